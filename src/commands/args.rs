@@ -1,0 +1,36 @@
+//! Argument parsing with Redis's error replies.
+
+use super::CmdError;
+use crate::protocol::float::parse_double;
+use crate::protocol::parse::parse_i64;
+
+/// A strict 64-bit integer (Redis's `getLongLongFromObjectOrReply()`).
+#[inline]
+pub fn int(arg: &[u8]) -> Result<i64, CmdError> {
+    parse_i64(arg).ok_or(CmdError::NotInteger)
+}
+
+/// A strict integer >= 0 (Redis's `getPositiveLongFromObjectOrReply()`).
+pub fn non_negative(arg: &[u8]) -> Result<i64, CmdError> {
+    match parse_i64(arg) {
+        Some(n) if n >= 0 => Ok(n),
+        Some(_) => Err(CmdError::err("value is out of range, must be positive")),
+        None => Err(CmdError::NotInteger),
+    }
+}
+
+/// A double (Redis's `getDoubleFromObjectOrReply()`).
+pub fn float(arg: &[u8]) -> Result<f64, CmdError> {
+    parse_double(arg).ok_or(CmdError::NotFloat)
+}
+
+/// Case-insensitive comparison with an option keyword.
+#[inline]
+pub fn is(arg: &[u8], keyword: &str) -> bool {
+    arg.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+/// Lossy UTF-8 text of an argument, for error messages.
+pub fn text(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).into_owned()
+}

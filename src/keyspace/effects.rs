@@ -1,0 +1,202 @@
+//! Side effects of running one command (or one active-expiry step) on the keyspace.
+//!
+//! While shard locks are held, commands only *stage* what must happen elsewhere: keyspace
+//! events, counters for INFO. The server publishes and counts them after the locks are
+//! released, in the order they were staged (behaves like the `notifyKeyspaceEvent()` calls
+//! and `server.stat_*` updates Redis makes inline).
+
+use bitflags::bitflags;
+
+use super::bytes::SmallBytes;
+
+bitflags! {
+    /// `notify-keyspace-events` classes (Redis's NOTIFY_* bits).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct EventClass: u32 {
+        const KEYSPACE = 1 << 0;
+        const KEYEVENT = 1 << 1;
+        const GENERIC = 1 << 2;
+        const STRING = 1 << 3;
+        const LIST = 1 << 4;
+        const SET = 1 << 5;
+        const HASH = 1 << 6;
+        const ZSET = 1 << 7;
+        const EXPIRED = 1 << 8;
+        const EVICTED = 1 << 9;
+        const STREAM = 1 << 10;
+        const KEY_MISS = 1 << 11;
+        const MODULE = 1 << 13;
+        const NEW = 1 << 14;
+        /// `A`: every class but key-miss and new.
+        const ALL = Self::GENERIC.bits() | Self::STRING.bits() | Self::LIST.bits()
+            | Self::SET.bits() | Self::HASH.bits() | Self::ZSET.bits() | Self::EXPIRED.bits()
+            | Self::EVICTED.bits() | Self::STREAM.bits() | Self::MODULE.bits();
+    }
+}
+
+impl EventClass {
+    /// Parses a `notify-keyspace-events` value (behaves like
+    /// `keyspaceEventsStringToFlags()`); `None` on an unknown letter.
+    pub fn parse(s: &[u8]) -> Option<EventClass> {
+        let mut flags = EventClass::empty();
+        for &c in s {
+            flags |= match c {
+                b'A' => EventClass::ALL,
+                b'g' => EventClass::GENERIC,
+                b'$' => EventClass::STRING,
+                b'l' => EventClass::LIST,
+                b's' => EventClass::SET,
+                b'h' => EventClass::HASH,
+                b'z' => EventClass::ZSET,
+                b'x' => EventClass::EXPIRED,
+                b'e' => EventClass::EVICTED,
+                b'K' => EventClass::KEYSPACE,
+                b'E' => EventClass::KEYEVENT,
+                b't' => EventClass::STREAM,
+                b'm' => EventClass::KEY_MISS,
+                b'd' => EventClass::MODULE,
+                b'n' => EventClass::NEW,
+                _ => return None,
+            };
+        }
+        Some(flags)
+    }
+
+    /// The canonical string CONFIG GET prints (behaves like
+    /// `keyspaceEventsFlagsToString()`).
+    pub fn to_config_string(self) -> String {
+        let mut s = String::new();
+        if self.contains(EventClass::ALL) {
+            s.push('A');
+        } else {
+            for (flag, c) in [
+                (EventClass::GENERIC, 'g'),
+                (EventClass::STRING, '$'),
+                (EventClass::LIST, 'l'),
+                (EventClass::SET, 's'),
+                (EventClass::HASH, 'h'),
+                (EventClass::ZSET, 'z'),
+                (EventClass::EXPIRED, 'x'),
+                (EventClass::EVICTED, 'e'),
+                (EventClass::STREAM, 't'),
+                (EventClass::MODULE, 'd'),
+                (EventClass::NEW, 'n'),
+            ] {
+                if self.contains(flag) {
+                    s.push(c);
+                }
+            }
+        }
+        for (flag, c) in [
+            (EventClass::KEYSPACE, 'K'),
+            (EventClass::KEYEVENT, 'E'),
+            (EventClass::KEY_MISS, 'm'),
+        ] {
+            if self.contains(flag) {
+                s.push(c);
+            }
+        }
+        s
+    }
+}
+
+/// A staged keyspace event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub class: EventClass,
+    pub name: &'static str,
+    pub key: SmallBytes,
+    pub db: usize,
+}
+
+/// What a command did besides its reply.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// The command's clock: Unix milliseconds, fixed for the whole command.
+    pub now_ms: i64,
+    /// LRU clock (seconds) stamped on accessed keys.
+    pub lru_clock: u32,
+    /// The client's selected database.
+    pub db: usize,
+    /// Enabled notification classes (a snapshot of `notify-keyspace-events`).
+    pub notify_flags: EventClass,
+    pub events: Vec<Event>,
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    /// Changes to the dataset (Redis's `server.dirty`).
+    pub dirty: u64,
+}
+
+impl Effects {
+    pub fn new(now_ms: i64, db: usize, notify_flags: EventClass) -> Self {
+        Effects {
+            now_ms,
+            lru_clock: lru_clock(now_ms),
+            db,
+            notify_flags,
+            ..Default::default()
+        }
+    }
+
+    /// Stages an event for `key` in the current database.
+    #[inline]
+    pub fn notify(&mut self, class: EventClass, name: &'static str, key: &[u8]) {
+        self.notify_db(class, name, key, self.db);
+    }
+
+    /// Stages an event for `key` in database `db`.
+    #[inline]
+    pub fn notify_db(&mut self, class: EventClass, name: &'static str, key: &[u8], db: usize) {
+        if self.notify_flags.intersects(class)
+            && self
+                .notify_flags
+                .intersects(EventClass::KEYSPACE | EventClass::KEYEVENT)
+        {
+            self.events.push(Event {
+                class,
+                name,
+                key: SmallBytes::from_slice(key),
+                db,
+            });
+        }
+    }
+
+    /// A key was found expired and removed.
+    pub fn expired(&mut self, key: &[u8]) {
+        self.expired_keys += 1;
+        self.notify(EventClass::EXPIRED, "expired", key);
+    }
+
+    /// Resets for the next command, keeping the allocation of the event list.
+    pub fn reset(&mut self, now_ms: i64, db: usize, notify_flags: EventClass) {
+        self.now_ms = now_ms;
+        self.lru_clock = lru_clock(now_ms);
+        self.db = db;
+        self.notify_flags = notify_flags;
+        self.events.clear();
+        self.expired_keys = 0;
+        self.keyspace_hits = 0;
+        self.keyspace_misses = 0;
+        self.dirty = 0;
+    }
+}
+
+/// Redis's LRU clock: seconds, in 24 bits.
+pub fn lru_clock(now_ms: i64) -> u32 {
+    ((now_ms / 1000) as u32) & ((1 << 24) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_strings_round_trip_like_redis() {
+        let f = EventClass::parse(b"KEA").unwrap();
+        assert_eq!(f.to_config_string(), "AKE");
+        let f = EventClass::parse(b"Ex$g").unwrap();
+        assert_eq!(f.to_config_string(), "g$xE");
+        assert!(EventClass::parse(b"Q").is_none());
+    }
+}

@@ -1,0 +1,371 @@
+//! The keyspace: 16384 slot shards, each behind its own lock, each holding the keys of that
+//! slot for every database.
+//!
+//! Invariants:
+//! - a key lives in the shard of `key_slot(key)`, in the table of its database;
+//! - a command locks the shards of its keys in ascending slot order ([`Keyspace::lock_slots`]),
+//!   so two multi-key commands never deadlock;
+//! - whole-keyspace operations (FLUSHALL, SWAPDB, snapshot start) lock every shard in the
+//!   same order ([`Keyspace::lock_all`]): the per-command path pays nothing for them;
+//! - an expired key is removed exactly once, under its shard lock, by whoever sees it first
+//!   (a lookup or the active cycle), which also counts it and stages its `expired` event.
+
+pub mod bytes;
+pub mod dense;
+pub mod effects;
+pub mod slot;
+pub mod value;
+
+use parking_lot::{Mutex, MutexGuard};
+
+pub use bytes::SmallBytes;
+pub use dense::DenseTable;
+pub use effects::{Effects, EventClass};
+pub use slot::{Slot, key_slot};
+pub use value::{Entry, HashValue, SetValue, StrEncoding, Value, ValueType};
+
+/// One database inside one shard.
+#[derive(Default)]
+pub struct Db {
+    table: DenseTable<Entry>,
+    /// Keys with an expiry.
+    expires: usize,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub fn expires(&self) -> usize {
+        self.expires
+    }
+
+    /// The entry for `key`, expired or not, without touching anything.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.table.get(key)
+    }
+
+    /// Position of a live `key`: an expired key is deleted here and reported through `fx`
+    /// (behaves like `expireIfNeeded()`). Updates the access time.
+    #[inline]
+    pub fn find(&mut self, key: &[u8], fx: &mut Effects) -> Option<usize> {
+        let pos = self.table.position(key)?;
+        let entry = self.table.at_mut(pos);
+        if entry.is_expired(fx.now_ms) {
+            self.expire_at_pos(pos, fx);
+            return None;
+        }
+        entry.lru = fx.lru_clock;
+        Some(pos)
+    }
+
+    /// Like [`find`](Self::find), counting a keyspace hit or miss (read commands).
+    #[inline]
+    pub fn find_read(&mut self, key: &[u8], fx: &mut Effects) -> Option<usize> {
+        let found = self.find(key, fx);
+        if found.is_some() {
+            fx.keyspace_hits += 1;
+        } else {
+            fx.keyspace_misses += 1;
+            fx.notify(EventClass::KEY_MISS, "keymiss", key);
+        }
+        found
+    }
+
+    /// The live entry for `key` (see [`find`](Self::find)).
+    #[inline]
+    pub fn lookup(&mut self, key: &[u8], fx: &mut Effects) -> Option<&mut Entry> {
+        let pos = self.find(key, fx)?;
+        Some(self.table.at_mut(pos))
+    }
+
+    /// The live entry for `key`, counting a hit or miss.
+    #[inline]
+    pub fn lookup_read(&mut self, key: &[u8], fx: &mut Effects) -> Option<&mut Entry> {
+        let pos = self.find_read(key, fx)?;
+        Some(self.table.at_mut(pos))
+    }
+
+    #[inline]
+    pub fn at(&self, pos: usize) -> &Entry {
+        self.table.at(pos)
+    }
+
+    #[inline]
+    pub fn at_mut(&mut self, pos: usize) -> &mut Entry {
+        self.table.at_mut(pos)
+    }
+
+    fn expire_at_pos(&mut self, pos: usize, fx: &mut Effects) {
+        let entry = self.remove_at(pos);
+        fx.expired(&entry.key);
+    }
+
+    /// Adds a key that is not present (a live lookup just missed) and stages the `new`
+    /// event (behaves like `dbAdd()`). Returns its position.
+    pub fn add(&mut self, key: &[u8], value: Value, fx: &mut Effects) -> usize {
+        fx.notify(EventClass::NEW, "new", key);
+        self.table.insert_new(Entry::new(key, value, fx.lru_clock))
+    }
+
+    /// Stores `value` under `key`, replacing any value; the expiry is cleared unless
+    /// `keep_ttl` (behaves like `setKey()`). Returns the position.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool, fx: &mut Effects) -> usize {
+        match self.table.position(key) {
+            Some(pos) => {
+                let e = self.table.at_mut(pos);
+                e.value = value;
+                e.str_encoding = StrEncoding::Auto;
+                e.lru = fx.lru_clock;
+                if !keep_ttl && e.expire_at != 0 {
+                    e.expire_at = 0;
+                    self.expires -= 1;
+                }
+                pos
+            }
+            None => self.add(key, value, fx),
+        }
+    }
+
+    /// Removes `key`; returns the entry (expired or not).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let pos = self.table.position(key)?;
+        Some(self.remove_at(pos))
+    }
+
+    pub fn remove_at(&mut self, pos: usize) -> Entry {
+        let entry = self.table.remove_at(pos);
+        if entry.expire_at != 0 {
+            self.expires -= 1;
+        }
+        entry
+    }
+
+    /// Puts back a whole entry (RENAME, MOVE, SWAPDB); replaces any entry with its key.
+    pub fn put(&mut self, entry: Entry) {
+        let has_ttl = entry.expire_at != 0;
+        if let Some(old) = self.table.insert(entry)
+            && old.expire_at != 0
+        {
+            self.expires -= 1;
+        }
+        if has_ttl {
+            self.expires += 1;
+        }
+    }
+
+    /// Sets or clears (0) the expiry of the entry at `pos`.
+    pub fn set_expire(&mut self, pos: usize, at_ms: i64) {
+        let e = self.table.at_mut(pos);
+        match (e.expire_at != 0, at_ms != 0) {
+            (false, true) => self.expires += 1,
+            (true, false) => self.expires -= 1,
+            _ => {}
+        }
+        e.expire_at = at_ms;
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        self.table.entries()
+    }
+
+    /// One SCAN step over this table (see [`DenseTable::scan`]).
+    pub fn scan(&self, cursor: u64, count: usize, visit: impl FnMut(&Entry)) -> u64 {
+        self.table.scan(cursor, count, visit)
+    }
+
+    /// Removes every expired key; returns how many.
+    pub fn expire_all_due(&mut self, fx: &mut Effects) -> usize {
+        if self.expires == 0 {
+            return 0;
+        }
+        let mut removed = 0;
+        let mut pos = 0;
+        while pos < self.table.len() {
+            if self.table.at(pos).is_expired(fx.now_ms) {
+                self.expire_at_pos(pos, fx);
+                removed += 1;
+            } else {
+                pos += 1;
+            }
+        }
+        removed
+    }
+
+    pub fn allocated_bytes(&self) -> usize {
+        self.table.allocated_bytes()
+    }
+}
+
+/// The databases of one slot. Database 0 is inline, so the common lookup touches the
+/// shard's own cache line first and no separate allocation; others are created on first
+/// write.
+#[derive(Default)]
+pub struct ShardData {
+    db0: Db,
+    /// Databases 1.., grown on demand.
+    others: Vec<Db>,
+}
+
+impl ShardData {
+    /// Database `db` for reading; `None` if nothing was ever written to it here.
+    #[inline]
+    pub fn db_ref(&self, db: usize) -> Option<&Db> {
+        if db == 0 {
+            Some(&self.db0)
+        } else {
+            self.others.get(db - 1)
+        }
+    }
+
+    /// Database `db`, created if needed.
+    #[inline]
+    pub fn db(&mut self, db: usize) -> &mut Db {
+        if db == 0 {
+            return &mut self.db0;
+        }
+        if db > self.others.len() {
+            self.others.resize_with(db, Db::default);
+        }
+        &mut self.others[db - 1]
+    }
+
+    /// Number of databases that exist in this shard (db 0 always does).
+    pub fn db_count(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Empties database `db`; returns the number of keys removed.
+    pub fn clear_db(&mut self, db: usize) -> usize {
+        if db >= self.db_count() {
+            return 0;
+        }
+        std::mem::take(self.db(db)).len()
+    }
+
+    /// Swaps two databases (SWAPDB).
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        if hi >= self.db_count() && self.db_ref(lo).is_none_or(|d| d.is_empty()) {
+            return;
+        }
+        let taken_hi = std::mem::take(self.db(hi));
+        let taken_lo = std::mem::replace(self.db(lo), taken_hi);
+        *self.db(hi) = taken_lo;
+    }
+}
+
+/// One slot shard: its lock and its data. Aligned to a cache line so neighbouring shards
+/// locked from different threads do not share one.
+#[repr(align(64))]
+#[derive(Default)]
+pub struct Shard {
+    data: Mutex<ShardData>,
+}
+
+/// A locked shard.
+pub type ShardGuard<'a> = MutexGuard<'a, ShardData>;
+
+/// Several locked shards, taken in ascending slot order.
+pub struct MultiGuard<'a> {
+    /// (slot, guard), sorted by slot, without duplicates.
+    guards: Vec<(u16, ShardGuard<'a>)>,
+}
+
+impl MultiGuard<'_> {
+    /// The locked shard of `key`. Panics if the key's slot was not locked: callers lock
+    /// exactly the keys they touch.
+    pub fn shard(&mut self, key: &[u8]) -> &mut ShardData {
+        let slot = key_slot(key).0;
+        let i = self
+            .guards
+            .binary_search_by_key(&slot, |(s, _)| *s)
+            .expect("invariant: the key's slot is locked");
+        &mut self.guards[i].1
+    }
+
+    /// Database `db` of `key`'s shard.
+    pub fn db(&mut self, key: &[u8], db: usize) -> &mut Db {
+        self.shard(key).db(db)
+    }
+}
+
+/// The whole keyspace.
+pub struct Keyspace {
+    shards: Box<[Shard]>,
+    databases: usize,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Self {
+        let shards = (0..slot::SLOTS).map(|_| Shard::default()).collect();
+        Keyspace { shards, databases }
+    }
+
+    /// Number of databases (`databases` option).
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    #[inline]
+    pub fn lock(&self, slot: Slot) -> ShardGuard<'_> {
+        self.shards[slot.0 as usize].data.lock()
+    }
+
+    #[inline]
+    pub fn lock_key(&self, key: &[u8]) -> ShardGuard<'_> {
+        self.lock(key_slot(key))
+    }
+
+    /// Locks the shards of all `keys`, in ascending slot order.
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiGuard<'_> {
+        let mut slots: Vec<u16> = keys.into_iter().map(|k| key_slot(k).0).collect();
+        self.lock_slots(&mut slots)
+    }
+
+    /// Locks these slots in ascending order (sorting and deduplicating `slots`).
+    pub fn lock_slots(&self, slots: &mut Vec<u16>) -> MultiGuard<'_> {
+        slots.sort_unstable();
+        slots.dedup();
+        let guards = slots
+            .iter()
+            .map(|&s| (s, self.shards[s as usize].data.lock()))
+            .collect();
+        MultiGuard { guards }
+    }
+
+    /// Locks every shard, in slot order: the exclusive gate for whole-keyspace operations.
+    pub fn lock_all(&self) -> Vec<ShardGuard<'_>> {
+        self.shards.iter().map(|s| s.data.lock()).collect()
+    }
+
+    /// Runs `f` on each shard in turn, each locked only while `f` runs on it.
+    pub fn for_each_shard(&self, mut f: impl FnMut(Slot, &mut ShardData)) {
+        for (i, shard) in self.shards.iter().enumerate() {
+            let mut guard = shard.data.lock();
+            f(Slot(i as u16), &mut guard);
+        }
+    }
+
+    /// Keys and keys-with-expiry in database `db`.
+    pub fn db_size(&self, db: usize) -> (usize, usize) {
+        let mut keys = 0;
+        let mut expires = 0;
+        for shard in self.shards.iter() {
+            let guard = shard.data.lock();
+            if let Some(d) = guard.db_ref(db) {
+                keys += d.len();
+                expires += d.expires();
+            }
+        }
+        (keys, expires)
+    }
+}

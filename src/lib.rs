@@ -1,0 +1,20 @@
+//! Tessera: a Redis Cluster-compatible sharded key-value server.
+//!
+//! Architecture map (see `../shared/DESIGN.md`):
+//! - [`protocol`]: RESP2/RESP3 request parsing and reply encoding, numbers as Redis prints
+//!   them.
+//! - [`config`]: redis.conf grammar, the one option table, CONFIG GET/SET/REWRITE, the typed
+//!   settings everything else reads.
+//! - [`keyspace`]: 16384 slot shards, each behind its own lock, holding every database's keys
+//!   of that slot; values, expiry, keyspace events staged as effects.
+//! - [`commands`]: the one command table (Redis 7.0's metadata joined with our handlers) and
+//!   one file per command family.
+//! - [`server`]: worker threads, connections, dispatch, pub/sub, INFO, cron, logging.
+//! - [`util`]: glob matching, clocks.
+
+pub mod commands;
+pub mod config;
+pub mod keyspace;
+pub mod protocol;
+pub mod server;
+pub mod util;

@@ -1,0 +1,334 @@
+//! One client connection: read → parse → execute → write, until the peer leaves, a
+//! protocol error, QUIT, CLIENT KILL or a limit ends it.
+//!
+//! Syscalls per request batch: one `read`, one `write`. A read that returns less than the
+//! buffer's free space means the socket is drained, so the readiness flag is cleared right
+//! there instead of paying a second `read` just to see EAGAIN. This is safe with
+//! edge-triggered epoll: bytes that arrive afterwards raise a new edge, and tokio only clears
+//! readiness it has not seen change since (its readiness tick).
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use super::Server;
+use super::client::{Client, ClientShared, ConnAction};
+use super::dispatch::{Exec, Outcome};
+use super::stats::WorkerStats;
+use crate::keyspace::Effects;
+use crate::protocol::{Limits, Parsed, Reply, RequestParser};
+use crate::util::clock;
+
+/// Bytes requested per read when no big argument is pending.
+const READ_CHUNK: usize = 16 * 1024;
+/// Largest step by which the read buffer grows for a big argument.
+const MAX_READ_STEP: usize = 1 << 20;
+
+/// Why a connection ends.
+enum Close {
+    /// Peer closed, error, QUIT, protocol error after its reply, kill.
+    Done,
+    /// SHUTDOWN ran on this connection.
+    Shutdown,
+}
+
+/// Reads what is available without a second syscall to observe EAGAIN (see module docs).
+/// Returns 0 on EOF, WouldBlock when nothing was there.
+fn read_available(stream: &TcpStream, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    buf.reserve(want);
+    let spare = buf.spare_capacity_mut();
+    let cap = spare.len();
+    let fd = stream.as_raw_fd();
+    let mut got = 0usize;
+    let result = stream.try_io(Interest::READABLE, || {
+        loop {
+            // SAFETY: `spare` is writable, uninitialised capacity of `cap` bytes that read(2)
+            // fills; we only mark as initialised what it reports.
+            let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), cap) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            got = n as usize;
+            if got > 0 && got < cap {
+                // Drained: clear readiness now.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            return Ok(got);
+        }
+    });
+    match result {
+        Ok(n) => {
+            // SAFETY: read(2) initialised `n` bytes of the spare capacity.
+            unsafe { buf.set_len(buf.len() + n) };
+            Ok(n)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => {
+            // SAFETY: as above, `got` bytes were written by read(2).
+            unsafe { buf.set_len(buf.len() + got) };
+            Ok(got)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes all of `data`, waiting for writability as needed.
+async fn write_all(stream: &TcpStream, data: &[u8]) -> io::Result<()> {
+    let mut off = 0;
+    while off < data.len() {
+        match stream.try_write(&data[off..]) {
+            Ok(n) => off += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// State of one connection.
+struct Connection {
+    server: Arc<Server>,
+    stream: TcpStream,
+    worker: usize,
+    rbuf: Vec<u8>,
+    parser: RequestParser,
+    reply: Reply,
+    client: Client,
+    fx: Effects,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
+    let now = clock::now_ms();
+    let addr = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?:0".into());
+    let laddr = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?:0".into());
+    let id = server.clients.next_id();
+    let shared = Arc::new(ClientShared::new(id, addr, laddr, stream.as_raw_fd(), now));
+    let no_password = server.config.settings().requirepass.is_none();
+    server.clients.add(shared.clone());
+    let mut conn = Connection {
+        client: Client::new(shared.clone(), no_password),
+        server: server.clone(),
+        stream,
+        worker,
+        rbuf: Vec::with_capacity(READ_CHUNK),
+        parser: RequestParser::default(),
+        reply: Reply::new(2),
+        fx: Effects::default(),
+    };
+    let end = conn.run().await;
+    conn.cleanup();
+    if let Close::Shutdown = end {
+        server.request_shutdown();
+    }
+}
+
+impl Connection {
+    fn stats(&self) -> &WorkerStats {
+        self.server.stats.worker(self.worker)
+    }
+
+    async fn run(&mut self) -> Close {
+        loop {
+            if let Err(end) = self.flush().await {
+                return end;
+            }
+            if self.client.close_after_reply || self.client.shared.is_killed() {
+                return Close::Done;
+            }
+            let shared = self.client.shared.clone();
+            tokio::select! {
+                biased;
+                _ = shared.wake.notified() => continue,
+                r = self.stream.readable() => {
+                    if r.is_err() {
+                        return Close::Done;
+                    }
+                }
+            }
+            let want = match self.parser.pending_bulk() {
+                Some(len) => (len + 2).clamp(READ_CHUNK, MAX_READ_STEP),
+                None => READ_CHUNK,
+            };
+            match read_available(&self.stream, &mut self.rbuf, want) {
+                Ok(0) => return Close::Done,
+                Ok(n) => self.stats().net_input_bytes.add(n as u64),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return Close::Done,
+            }
+            let limit = self.server.config.settings().client_query_buffer_limit;
+            if self.rbuf.len() as u64 > limit {
+                tracing::warn!(
+                    "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+                    self.client.id,
+                    self.client.shared.addr,
+                    String::from_utf8_lossy(&self.rbuf[..self.rbuf.len().min(64)])
+                );
+                return Close::Done;
+            }
+            if let Some(end) = self.process_input().await {
+                let _ = self.flush().await;
+                return end;
+            }
+            // Let the other ready connections on this thread run first, so replies go out in
+            // one burst per event-loop turn (as Redis's beforeSleep() does): the client is
+            // woken once per burst instead of once per connection.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Sends pending replies and pushes.
+    async fn flush(&mut self) -> Result<(), Close> {
+        {
+            let mut outbox = self.client.shared.outbox.lock();
+            if !outbox.is_empty() {
+                self.reply.buf.extend_from_slice(&outbox);
+                outbox.clear();
+            }
+        }
+        if self.reply.buf.is_empty() {
+            return Ok(());
+        }
+        let n = self.reply.buf.len();
+        if write_all(&self.stream, &self.reply.buf).await.is_err() {
+            return Err(Close::Done);
+        }
+        self.stats().net_output_bytes.add(n as u64);
+        if self.reply.buf.capacity() > 1 << 20 {
+            self.reply.buf = Vec::with_capacity(READ_CHUNK);
+        } else {
+            self.reply.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Runs every complete command in the read buffer. Returns `Some` when the connection
+    /// must end once the replies so far are sent.
+    async fn process_input(&mut self) -> Option<Close> {
+        let server = self.server.clone();
+        let settings = server.config.settings_arc();
+        let stats = server.stats.worker(self.worker);
+        let mut pos = 0;
+        let mut end = None;
+        let mut now_ms = clock::now_ms();
+        loop {
+            let limits = Limits {
+                max_bulk_len: settings.proto_max_bulk_len,
+                auth_required: !self.client.authenticated && settings.requirepass.is_some(),
+            };
+            let n = match self.parser.parse(&self.rbuf[pos..], &limits) {
+                Ok(Parsed::Incomplete) => break,
+                Ok(Parsed::Command(n)) => n,
+                Err(e) => {
+                    tracing::debug!(
+                        "Protocol error ({}) from client: id={} addr={}",
+                        e.reply(),
+                        self.client.id,
+                        self.client.shared.addr
+                    );
+                    self.reply.error(&e.reply());
+                    self.client.close_after_reply = true;
+                    end = Some(Close::Done);
+                    break;
+                }
+            };
+            let argv = self.parser.argv(&self.rbuf[pos..pos + n]);
+            if !argv.is_empty() {
+                loop {
+                    let outcome = Exec {
+                        server: &server,
+                        client: &mut self.client,
+                        reply: &mut self.reply,
+                        fx: &mut self.fx,
+                        settings: &settings,
+                        stats,
+                    }
+                    .execute(&argv, now_ms);
+                    if outcome == Outcome::Done {
+                        break;
+                    }
+                    // CLIENT PAUSE: send what we have, wait for the pause to end, retry.
+                    if write_all(&self.stream, &self.reply.buf).await.is_err() {
+                        return Some(Close::Done);
+                    }
+                    self.reply.buf.clear();
+                    let until = server.pause.until_ms.load(Relaxed);
+                    let wait = (until - clock::now_ms()).clamp(1, 100) as u64;
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_millis(wait),
+                        server.pause.unpaused.notified(),
+                    )
+                    .await;
+                    now_ms = clock::now_ms();
+                }
+            }
+            pos += n;
+            self.parser.reset();
+            if let Some(action) = self.client.action.take() {
+                match action {
+                    ConnAction::Sleep(d) => {
+                        tokio::time::sleep(d).await;
+                        now_ms = clock::now_ms();
+                    }
+                    ConnAction::Shutdown => {
+                        end = Some(Close::Shutdown);
+                        break;
+                    }
+                }
+            }
+            if self.client.close_after_reply || self.client.shared.is_killed() {
+                end = Some(Close::Done);
+                break;
+            }
+        }
+        self.rbuf.drain(..pos);
+        if self.rbuf.is_empty() && self.rbuf.capacity() > MAX_READ_STEP {
+            self.rbuf = Vec::with_capacity(READ_CHUNK);
+        }
+        let shared = &self.client.shared;
+        shared.last_interaction_ms.store(now_ms, Relaxed);
+        shared.query_buf.store(self.rbuf.len(), Relaxed);
+        shared
+            .query_buf_free
+            .store(self.rbuf.capacity() - self.rbuf.len(), Relaxed);
+        end
+    }
+
+    /// Unregisters the client everywhere.
+    fn cleanup(&mut self) {
+        let server = &self.server;
+        let id = self.client.id;
+        for ch in self.client.channels.drain() {
+            server
+                .pubsub
+                .unsubscribe(super::pubsub::Kind::Channel, &ch, id);
+        }
+        for p in self.client.patterns.drain(..) {
+            server
+                .pubsub
+                .unsubscribe(super::pubsub::Kind::Pattern, &p, id);
+        }
+        for ch in self.client.shard_channels.drain() {
+            server
+                .pubsub
+                .unsubscribe(super::pubsub::Kind::Shard, &ch, id);
+        }
+        if self.client.monitor {
+            server.monitors.remove(id);
+        }
+        server.clients.remove(id);
+    }
+}

@@ -1,0 +1,335 @@
+//! Running one command: lookup, the checks Redis makes before calling (behaves like
+//! `processCommand()`: existence, arity, protected commands, authentication, the RESP2
+//! pub/sub context), the call itself, and what follows it (statistics, keyspace events,
+//! slow log, latency monitor, MONITOR feed, CLIENT REPLY modes).
+
+use super::Server;
+use super::client::{Client, ReplyMode};
+use super::stats::WorkerStats;
+use crate::commands::meta::CmdFlags;
+use crate::commands::table::Lookup;
+use crate::commands::{CmdError, Command, Ctx};
+use crate::config::Settings;
+use crate::keyspace::{Effects, EventClass};
+use crate::protocol::{Argv, Reply};
+use crate::util::clock;
+
+/// What the connection must do after `execute`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// CLIENT PAUSE holds this command: wait, then call `execute` again with it.
+    Paused,
+}
+
+/// The per-connection pieces a command runs with.
+pub struct Exec<'a> {
+    pub server: &'a Server,
+    pub client: &'a mut Client,
+    pub reply: &'a mut Reply,
+    pub fx: &'a mut Effects,
+    pub settings: &'a Settings,
+    pub stats: &'a WorkerStats,
+}
+
+/// Commands allowed in RESP2 while subscribed.
+fn allowed_in_subscribe_context(name: &str) -> bool {
+    matches!(
+        name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
+
+/// Commands that CLIENT PAUSE WRITE holds besides those flagged `write` (Redis's
+/// may-replicate commands).
+fn may_replicate(name: &str) -> bool {
+    matches!(
+        name,
+        "publish" | "spublish" | "pfcount" | "eval" | "evalsha" | "fcall" | "script|load"
+    )
+}
+
+impl Exec<'_> {
+    /// Replies with a rejection (an error before the command ran) and counts it.
+    fn reject(&mut self, cmd: Option<&Command>, err: &str) {
+        self.reply.error(err);
+        self.stats.count_error(CmdError::code(err));
+        if let Some(c) = cmd {
+            self.stats.commands[c.id].rejected.add(1);
+        }
+    }
+
+    /// Runs one command. `now_ms` is the batch's clock (Redis also runs commands on a
+    /// cached clock).
+    pub fn execute(&mut self, argv: &Argv<'_>, now_ms: i64) -> Outcome {
+        let server = self.server;
+        let name = argv.get(0);
+        if name.eq_ignore_ascii_case(b"host:") || name.eq_ignore_ascii_case(b"post") {
+            tracing::warn!(
+                "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted."
+            );
+            self.client.close_after_reply = true;
+            return Outcome::Done;
+        }
+        let cmd = match server.commands.lookup(name, argv.try_get(1)) {
+            Lookup::Found(c) => c,
+            Lookup::Unknown => {
+                let mut args = String::new();
+                for a in argv.iter().skip(1) {
+                    if args.len() >= 128 {
+                        break;
+                    }
+                    let room = 128 - args.len();
+                    let shown = &a[..a.len().min(room)];
+                    args.push_str(&format!("'{}' ", String::from_utf8_lossy(shown)));
+                }
+                let shown_name = &name[..name.len().min(128)];
+                let err = format!(
+                    "ERR unknown command '{}', with args beginning with: {}",
+                    String::from_utf8_lossy(shown_name),
+                    args
+                );
+                self.reject(None, &err);
+                return Outcome::Done;
+            }
+            Lookup::UnknownSubcommand(container) => {
+                let sub = argv.get(1);
+                let err = CmdError::UnknownSubcommand {
+                    sub: String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned(),
+                    cmd: container.name().to_ascii_uppercase(),
+                }
+                .to_string();
+                self.reject(None, &err);
+                return Outcome::Done;
+            }
+        };
+        if !cmd.meta.arity_ok(argv.len()) {
+            self.reject(
+                Some(cmd),
+                &CmdError::Arity(cmd.name().to_string()).to_string(),
+            );
+            return Outcome::Done;
+        }
+        if cmd.name() == "debug" && !self.debug_allowed() {
+            self.reject(
+                Some(cmd),
+                "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            );
+            return Outcome::Done;
+        }
+        if !self.client.authenticated
+            && self.settings.requirepass.is_some()
+            && !cmd.flags().contains(CmdFlags::NO_AUTH)
+        {
+            self.reject(Some(cmd), &CmdError::NoAuth.to_string());
+            return Outcome::Done;
+        }
+        if self.client.resp == 2
+            && self.client.in_subscribe_mode()
+            && !allowed_in_subscribe_context(cmd.name())
+        {
+            let err = format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.name()
+            );
+            self.reject(Some(cmd), &err);
+            return Outcome::Done;
+        }
+        if server
+            .pause
+            .blocks(now_ms, cmd.is_write() || may_replicate(cmd.name()))
+        {
+            return Outcome::Paused;
+        }
+        self.call(cmd, argv, now_ms);
+        Outcome::Done
+    }
+
+    fn debug_allowed(&self) -> bool {
+        match self.server.config.get("enable-debug-command").as_str() {
+            "yes" => true,
+            "local" => {
+                self.client.shared.addr.starts_with("127.")
+                    || self.client.shared.addr.starts_with("[::1]")
+            }
+            _ => false,
+        }
+    }
+
+    /// Calls the handler and does the bookkeeping around it (behaves like `call()`).
+    fn call(&mut self, cmd: &Command, argv: &Argv<'_>, now_ms: i64) {
+        let Some(handler) = cmd.handler else {
+            // A container reached with its own arity satisfied but no subcommand: Redis
+            // cannot get here either (containers have arity -2).
+            self.reply
+                .error(&CmdError::Arity(cmd.name().to_string()).to_string());
+            return;
+        };
+        if self.client.reply_mode == ReplyMode::Skip {
+            self.client.reply_mode = ReplyMode::SkipThis;
+        }
+        self.fx
+            .reset(now_ms, self.client.db, self.settings.notify_keyspace_events);
+        let reply_start = self.reply.len();
+        let started = clock::Stopwatch::start();
+        let result = {
+            let mut ctx = Ctx {
+                server: self.server,
+                client: self.client,
+                reply: self.reply,
+                fx: self.fx,
+                settings: self.settings,
+                cmd,
+            };
+            handler(&mut ctx, argv)
+        };
+        let usec = started.elapsed_us();
+        let counters = &self.stats.commands[cmd.id];
+        counters.calls.add(1);
+        counters.usec.add(usec);
+        self.stats.total_commands.add(1);
+        if let Err(e) = result {
+            let text = e.to_string();
+            self.reply.error(&text);
+            self.stats.count_error(CmdError::code(&text));
+            counters.failed.add(1);
+        }
+        self.flush_effects();
+        match self.client.reply_mode {
+            ReplyMode::Off => self.reply.buf.truncate(reply_start),
+            ReplyMode::SkipThis => {
+                self.reply.buf.truncate(reply_start);
+                self.client.reply_mode = ReplyMode::On;
+            }
+            _ => {}
+        }
+        self.after_call(cmd, argv, usec, now_ms);
+    }
+
+    /// Counts what the command did and publishes its keyspace events.
+    fn flush_effects(&mut self) {
+        let fx = &mut *self.fx;
+        let stats = self.stats;
+        if fx.expired_keys > 0 {
+            stats.expired_keys.add(fx.expired_keys);
+        }
+        if fx.keyspace_hits > 0 {
+            stats.keyspace_hits.add(fx.keyspace_hits);
+        }
+        if fx.keyspace_misses > 0 {
+            stats.keyspace_misses.add(fx.keyspace_misses);
+        }
+        if fx.dirty > 0 {
+            stats.dirty.add(fx.dirty);
+        }
+        if !fx.events.is_empty() {
+            publish_events(self.server, fx);
+        }
+    }
+
+    fn after_call(&mut self, cmd: &Command, argv: &Argv<'_>, usec: u64, now_ms: i64) {
+        let server = self.server;
+        let settings = self.settings;
+        let flags = cmd.flags();
+        let threshold = settings.slowlog_log_slower_than;
+        if threshold >= 0 && usec as i64 >= threshold && !flags.contains(CmdFlags::SKIP_SLOWLOG) {
+            let name = self.client.shared.name.lock().clone().unwrap_or_default();
+            server.slowlog.record(
+                argv,
+                usec,
+                now_ms / 1000,
+                &self.client.shared.addr,
+                &name,
+                settings.slowlog_max_len,
+            );
+        }
+        let lat = settings.latency_monitor_threshold;
+        if lat > 0 && (usec / 1000) as i64 >= lat {
+            let event = if flags.contains(CmdFlags::FAST) {
+                "fast-command"
+            } else {
+                "command"
+            };
+            server.latency.add(event, now_ms / 1000, usec / 1000);
+        }
+        if server.monitors.active() && !flags.intersects(CmdFlags::ADMIN | CmdFlags::SKIP_MONITOR) {
+            let redact = redacted_args(cmd, argv);
+            server.monitors.feed(
+                clock::now_us(),
+                self.client.db,
+                &self.client.shared.addr,
+                argv,
+                &redact,
+            );
+        }
+        self.client
+            .shared
+            .last_cmd
+            .store(cmd.id + 1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Arguments MONITOR must not show (passwords).
+fn redacted_args(cmd: &Command, argv: &Argv<'_>) -> Vec<usize> {
+    match cmd.name() {
+        "auth" => (1..argv.len()).collect(),
+        "hello" => {
+            let mut out = Vec::new();
+            let mut i = 2;
+            while i < argv.len() {
+                if argv.get(i).eq_ignore_ascii_case(b"auth") {
+                    out.extend([i + 1, i + 2]);
+                    i += 3;
+                } else {
+                    i += 1;
+                }
+            }
+            out
+        }
+        "config|set" => {
+            let mut out = Vec::new();
+            let mut i = 2;
+            while i + 1 < argv.len() {
+                let name = argv.get(i);
+                if ["requirepass", "masterauth", "masteruser"]
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+                {
+                    out.push(i + 1);
+                }
+                i += 2;
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Publishes staged keyspace events (behaves like `notifyKeyspaceEvent()`).
+pub fn publish_events(server: &Server, fx: &mut Effects) {
+    if !server.pubsub.has_subscribers() {
+        fx.events.clear();
+        return;
+    }
+    let flags = fx.notify_flags;
+    for ev in fx.events.drain(..) {
+        let db = itoa::Buffer::new().format(ev.db).to_string();
+        if flags.contains(EventClass::KEYSPACE) {
+            let mut chan = format!("__keyspace@{db}__:").into_bytes();
+            chan.extend_from_slice(&ev.key);
+            server.pubsub.publish(&chan, ev.name.as_bytes());
+        }
+        if flags.contains(EventClass::KEYEVENT) {
+            let chan = format!("__keyevent@{db}__:{}", ev.name);
+            server.pubsub.publish(chan.as_bytes(), &ev.key);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The server: shared state, worker threads, listeners and the cron.
+//!
+//! Threading: N worker threads, each running its own single-threaded tokio runtime (its own
+//! epoll loop). The acceptor hands each new connection to the next worker in turn; a
+//! connection then lives on that thread, so its commands run there, under the locks of the
+//! slot shards they touch, and its statistics go to that thread's counters. No worker ever
+//! busy-polls: an idle worker sleeps in epoll.
+
+pub mod client;
+pub mod conn;
+pub mod cron;
+pub mod dispatch;
+pub mod info;
+pub mod listener;
+pub mod log;
+pub mod monitor;
+pub mod pubsub;
+pub mod slowlog;
+pub mod stats;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering::Relaxed};
+
+use tokio::sync::Notify;
+
+use crate::commands::CommandTable;
+use crate::config::Config;
+use crate::keyspace::Keyspace;
+use client::ClientRegistry;
+use monitor::Monitors;
+use pubsub::PubSub;
+use slowlog::{LatencyMonitor, SlowLog};
+use stats::Stats;
+
+/// The version Tessera reports as `redis_version`: the Redis release whose behaviour it
+/// implements, so clients enable the right features.
+pub const REDIS_VERSION: &str = "7.0.15";
+/// Tessera's own version.
+pub const TESSERA_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// CLIENT PAUSE state.
+#[derive(Default)]
+pub struct Pause {
+    /// Unix ms until which clients are paused (0 = not paused).
+    pub until_ms: AtomicI64,
+    /// 1 = WRITE, 2 = ALL.
+    pub mode: AtomicU8,
+    pub unpaused: Notify,
+}
+
+impl Pause {
+    /// Whether a command with these properties must wait now.
+    #[inline]
+    pub fn blocks(&self, now_ms: i64, is_write: bool) -> bool {
+        let until = self.until_ms.load(Relaxed);
+        if until == 0 || until <= now_ms {
+            return false;
+        }
+        match self.mode.load(Relaxed) {
+            2 => true,
+            1 => is_write,
+            _ => false,
+        }
+    }
+
+    pub fn pause(&self, until_ms: i64, all: bool) {
+        // A new pause never shortens or weakens a running one (as Redis).
+        let cur_until = self.until_ms.load(Relaxed);
+        let cur_mode = self.mode.load(Relaxed);
+        let mode = if all { 2 } else { 1 };
+        self.until_ms.store(cur_until.max(until_ms), Relaxed);
+        self.mode.store(cur_mode.max(mode), Relaxed);
+    }
+
+    pub fn unpause(&self) {
+        self.until_ms.store(0, Relaxed);
+        self.mode.store(0, Relaxed);
+        self.unpaused.notify_waiters();
+    }
+}
+
+/// Facts about this process fixed at start.
+pub struct ProcessInfo {
+    pub run_id: String,
+    pub start_ms: i64,
+    pub pid: u32,
+    pub executable: String,
+    pub tcp_port: u16,
+    pub workers: usize,
+}
+
+/// Everything shared by all connections.
+pub struct Server {
+    pub config: Config,
+    pub keyspace: Keyspace,
+    pub commands: CommandTable,
+    pub clients: ClientRegistry,
+    pub pubsub: PubSub,
+    pub stats: Stats,
+    pub slowlog: SlowLog,
+    pub latency: LatencyMonitor,
+    pub monitors: Monitors,
+    pub pause: Pause,
+    pub process: ProcessInfo,
+    /// Unix seconds of the last successful save (start time until one happens).
+    pub lastsave_secs: AtomicI64,
+    /// DEBUG SET-ACTIVE-EXPIRE.
+    pub active_expire_enabled: AtomicBool,
+    pub shutting_down: AtomicBool,
+    pub shutdown_requested: Notify,
+    pub samples: cron::Samples,
+}
+
+impl Server {
+    pub fn new(config: Config, tcp_port: u16, workers: usize) -> Server {
+        let settings = config.settings_arc();
+        let commands = CommandTable::new(&config.directives.renames);
+        let now = crate::util::clock::now_ms();
+        let run_id = random_hex(40);
+        let executable = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Server {
+            keyspace: Keyspace::new(settings.databases),
+            stats: Stats::new(workers, commands.len(), now),
+            commands,
+            config,
+            clients: ClientRegistry::new(),
+            pubsub: PubSub::default(),
+            slowlog: SlowLog::default(),
+            latency: LatencyMonitor::default(),
+            monitors: Monitors::default(),
+            pause: Pause::default(),
+            process: ProcessInfo {
+                run_id,
+                start_ms: now,
+                pid: std::process::id(),
+                executable,
+                tcp_port,
+                workers,
+            },
+            lastsave_secs: AtomicI64::new(now / 1000),
+            active_expire_enabled: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
+            shutdown_requested: Notify::new(),
+            samples: cron::Samples::default(),
+        }
+    }
+
+    /// Asks the main thread to shut the server down.
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Relaxed);
+        self.shutdown_requested.notify_one();
+    }
+}
+
+/// `n` random lower-case hex characters (run ids, node ids).
+pub fn random_hex(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+/// Number of worker threads: `server-threads`, or one per CPU.
+pub fn worker_count(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+pub use listener::run;
+
+/// Shared handle passed to tasks.
+pub type ServerRef = Arc<Server>;
