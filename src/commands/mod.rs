@@ -17,6 +17,7 @@ mod connection;
 mod generic;
 mod hash;
 mod introspect;
+pub mod keyspec;
 mod pubsub;
 mod server;
 mod set;

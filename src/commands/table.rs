@@ -142,11 +142,10 @@ impl CommandTable {
             return Lookup::Unknown;
         };
         let cmd = &self.commands[id];
-        if !cmd.is_container() {
-            return Lookup::Found(cmd);
-        }
-        let Some(sub) = sub else {
-            // Arity of the container itself fails first (e.g. bare `CLIENT`).
+        // Like `lookupCommand()`: with subcommands and an argument after the name, the
+        // argument names the subcommand (COMMAND INFO); a bare container (CLIENT) is found
+        // as itself and then fails its arity check.
+        let Some(sub) = sub.filter(|_| !cmd.subcommands.is_empty()) else {
             return Lookup::Found(cmd);
         };
         match self.find_sub(cmd, sub) {

@@ -165,7 +165,11 @@ impl Connection {
             };
             match read_available(&self.stream, &mut self.rbuf, want) {
                 Ok(0) => return Close::Done,
-                Ok(n) => self.stats().net_input_bytes.add(n as u64),
+                Ok(n) => {
+                    let stats = self.stats();
+                    stats.net_input_bytes.add(n as u64);
+                    stats.reads_processed.add(1);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(_) => return Close::Done,
             }
@@ -206,7 +210,9 @@ impl Connection {
         if write_all(&self.stream, &self.reply.buf).await.is_err() {
             return Err(Close::Done);
         }
-        self.stats().net_output_bytes.add(n as u64);
+        let stats = self.stats();
+        stats.net_output_bytes.add(n as u64);
+        stats.writes_processed.add(1);
         if self.reply.buf.capacity() > 1 << 20 {
             self.reply.buf = Vec::with_capacity(READ_CHUNK);
         } else {

@@ -26,6 +26,7 @@ pub struct Samples {
 /// Runs forever on its own thread.
 pub fn run(server: Arc<Server>) {
     let mut cursor = 0usize;
+    let mut ttl_acc = TtlAccumulator::new(server.keyspace.databases());
     let mut last_sample = Instant::now();
     let mut last_ops = server.stats.total_commands();
     let mut last_in = server.stats.net_input_bytes();
@@ -40,7 +41,11 @@ pub fn run(server: Arc<Server>) {
         if server.active_expire_enabled.load(Relaxed) {
             let effort = settings.active_expire_effort.clamp(1, 10) as u64;
             let budget = period * (EXPIRE_TIME_PERC + 2 * (effort - 1)) as u32 / 100;
-            cursor = active_expire_cycle(&server, cursor, budget, &settings);
+            let started = Instant::now();
+            cursor = active_expire_cycle(&server, cursor, budget, &settings, &mut ttl_acc);
+            server
+                .expire_cycle_ms
+                .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
         }
         check_clients(&server, &settings);
         if last_sample.elapsed() >= Duration::from_millis(100) {
@@ -75,6 +80,7 @@ pub fn active_expire_cycle(
     mut cursor: usize,
     budget: Duration,
     settings: &crate::config::Settings,
+    ttl_acc: &mut TtlAccumulator,
 ) -> usize {
     let started = Instant::now();
     let mut fx = Effects::new(clock::now_ms(), 0, settings.notify_keyspace_events);
@@ -82,13 +88,18 @@ pub fn active_expire_cycle(
     for _ in 0..SLOTS {
         let slot = crate::keyspace::Slot(cursor as u16);
         cursor = (cursor + 1) % SLOTS;
+        if cursor == 0 {
+            ttl_acc.publish(server);
+        }
         {
             let mut shard = server.keyspace.lock(slot);
             let dbs = shard.db_count();
             for db in 0..dbs {
                 if shard.db_ref(db).is_some_and(|d| d.expires() > 0) {
                     fx.db = db;
-                    shard.db(db).expire_all_due(&mut fx);
+                    let d = shard.db(db);
+                    d.expire_all_due(&mut fx);
+                    ttl_acc.add(db, d, fx.now_ms);
                 }
             }
         }
@@ -104,6 +115,47 @@ pub fn active_expire_cycle(
         }
     }
     cursor
+}
+
+/// Sums remaining TTLs over one full pass of the shards, for INFO keyspace `avg_ttl`.
+pub struct TtlAccumulator {
+    sums: Vec<(u128, u64)>,
+}
+
+impl TtlAccumulator {
+    pub fn new(databases: usize) -> Self {
+        TtlAccumulator {
+            sums: vec![(0, 0); databases],
+        }
+    }
+
+    fn add(&mut self, db: usize, d: &crate::keyspace::Db, now_ms: i64) {
+        let Some(acc) = self.sums.get_mut(db) else {
+            return;
+        };
+        for e in d.entries() {
+            if e.expire_at > now_ms {
+                acc.0 += (e.expire_at - now_ms) as u128;
+                acc.1 += 1;
+            }
+        }
+    }
+
+    /// Stores the averages of the pass just finished and starts a new pass.
+    fn publish(&mut self, server: &Server) {
+        for (db, (sum, n)) in self.sums.iter_mut().enumerate() {
+            let avg = if *n == 0 {
+                0
+            } else {
+                (*sum / *n as u128) as u64
+            };
+            if let Some(slot) = server.avg_ttl.get(db) {
+                slot.store(avg, Relaxed);
+            }
+            *sum = 0;
+            *n = 0;
+        }
+    }
 }
 
 /// Idle timeouts and pub/sub output-buffer limits (behaves like

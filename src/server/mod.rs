@@ -19,7 +19,7 @@ pub mod slowlog;
 pub mod stats;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use tokio::sync::Notify;
 
@@ -82,6 +82,8 @@ impl Pause {
 /// Facts about this process fixed at start.
 pub struct ProcessInfo {
     pub run_id: String,
+    /// The replication id (a master's `master_replid`).
+    pub replid: String,
     pub start_ms: i64,
     pub pid: u32,
     pub executable: String,
@@ -109,6 +111,14 @@ pub struct Server {
     pub shutting_down: AtomicBool,
     pub shutdown_requested: Notify,
     pub samples: cron::Samples,
+    /// Bytes allocated when the server finished starting (INFO used_memory_startup).
+    pub memory_startup: u64,
+    /// Highest used_memory seen (INFO used_memory_peak).
+    pub memory_peak: AtomicU64,
+    /// CPU time spent in the active expiry cycle (INFO expire_cycle_cpu_milliseconds).
+    pub expire_cycle_ms: AtomicU64,
+    /// Average remaining TTL per database, in ms, as last estimated by the cron.
+    pub avg_ttl: Vec<AtomicU64>,
 }
 
 impl Server {
@@ -133,6 +143,7 @@ impl Server {
             pause: Pause::default(),
             process: ProcessInfo {
                 run_id,
+                replid: random_hex(40),
                 start_ms: now,
                 pid: std::process::id(),
                 executable,
@@ -144,7 +155,16 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             shutdown_requested: Notify::new(),
             samples: cron::Samples::default(),
+            memory_startup: crate::util::alloc::used_memory(),
+            memory_peak: AtomicU64::new(0),
+            expire_cycle_ms: AtomicU64::new(0),
+            avg_ttl: (0..settings.databases).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// The cron's estimate of the average TTL of keys with an expiry in `db` (INFO keyspace).
+    pub fn avg_ttl_ms(&self, db: usize) -> u64 {
+        self.avg_ttl.get(db).map_or(0, |a| a.load(Relaxed))
     }
 
     /// Asks the main thread to shut the server down.

@@ -59,6 +59,8 @@ pub struct WorkerStats {
     pub net_input_bytes: Counter,
     pub net_output_bytes: Counter,
     pub total_error_replies: Counter,
+    pub reads_processed: Counter,
+    pub writes_processed: Counter,
     /// Error replies by code (rarely written, so a mutex is fine).
     pub errors: Mutex<HashMap<String, u64>>,
 }
@@ -134,6 +136,12 @@ impl Stats {
     pub fn total_error_replies(&self) -> u64 {
         sum!(self, total_error_replies)
     }
+    pub fn reads_processed(&self) -> u64 {
+        sum!(self, reads_processed)
+    }
+    pub fn writes_processed(&self) -> u64 {
+        sum!(self, writes_processed)
+    }
 
     /// (calls, usec, rejected, failed) of command `id`, summed.
     pub fn command(&self, id: usize) -> (u64, u64, u64, u64) {
@@ -178,6 +186,8 @@ impl Stats {
             s.net_input_bytes.reset();
             s.net_output_bytes.reset();
             s.total_error_replies.reset();
+            s.reads_processed.reset();
+            s.writes_processed.reset();
             s.errors.lock().clear();
         }
     }
