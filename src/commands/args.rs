@@ -10,12 +10,12 @@ pub fn int(arg: &[u8]) -> Result<i64, CmdError> {
     parse_i64(arg).ok_or(CmdError::NotInteger)
 }
 
-/// A strict integer >= 0 (Redis's `getPositiveLongFromObjectOrReply()`).
+/// A strict integer >= 0 (Redis's `getPositiveLongFromObjectOrReply()`, which gives the
+/// same error for a negative number and for a non-number).
 pub fn non_negative(arg: &[u8]) -> Result<i64, CmdError> {
     match parse_i64(arg) {
         Some(n) if n >= 0 => Ok(n),
-        Some(_) => Err(CmdError::err("value is out of range, must be positive")),
-        None => Err(CmdError::NotInteger),
+        _ => Err(CmdError::err("value is out of range, must be positive")),
     }
 }
 

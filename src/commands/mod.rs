@@ -5,6 +5,7 @@
 //! handlers to names in its `HANDLERS` slice; [`table`] joins the two. Everything else
 //! (COMMAND, dispatch checks, stats) reads the joined table.
 
+mod access;
 pub mod args;
 pub mod error;
 pub mod meta;
@@ -19,6 +20,8 @@ mod hash;
 mod introspect;
 pub mod keyspec;
 mod pubsub;
+mod random;
+mod scan;
 mod server;
 mod set;
 mod string;

@@ -259,6 +259,37 @@ mod tests {
         ));
     }
 
+    /// The README's command table lists exactly the served commands, by Redis group.
+    #[test]
+    fn readme_lists_every_served_command() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let start = readme
+            .find("<!-- commands:begin")
+            .expect("commands:begin marker");
+        let end = readme
+            .find("<!-- commands:end")
+            .expect("commands:end marker");
+        let mut listed: Vec<(String, String)> = Vec::new();
+        for line in readme[start..end].lines().filter(|l| l.starts_with("| ")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() < 3 || cells[1] == "group" || cells[1].starts_with("---") {
+                continue;
+            }
+            for name in cells[2].split_whitespace() {
+                listed.push((cells[1].to_string(), name.to_ascii_lowercase()));
+            }
+        }
+        let t = CommandTable::new(&[]);
+        let mut served: Vec<(String, String)> = t
+            .top_level()
+            .map(|(_, c)| (c.meta.doc.group.to_string(), c.name().to_string()))
+            .collect();
+        served.sort();
+        listed.sort();
+        assert_eq!(listed, served, "README command table vs served commands");
+    }
+
     #[test]
     fn write_commands_are_flagged_consistently() {
         let t = CommandTable::new(&[]);

@@ -177,6 +177,9 @@ impl Config {
             Kind::Special(Special::Dir) => std::env::current_dir()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            Kind::Special(Special::NotifyKeyspaceEvents) => EventClass::parse(values[i].as_bytes())
+                .unwrap_or_default()
+                .to_config_string(),
             _ => values[i].clone(),
         }
     }

@@ -105,8 +105,9 @@ pub(super) fn canonical(
             if args.len() != 1 {
                 return Err("wrong number of arguments".into());
             }
+            // Stored losslessly; CONFIG GET prints Redis's form (see `Config::value_text`).
             EventClass::parse(&args[0])
-                .map(|f| f.to_config_string())
+                .map(|f| f.to_lossless_string())
                 .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
         }
         Special::Bind => {
@@ -144,13 +145,12 @@ pub(super) fn canonical(
                             .into(),
                     );
                 }
-                out.push(crate::protocol::float::double_to_vec(p));
+                // Redis prints these with "%f" and trims trailing zeros.
+                let text = format!("{p:.6}");
+                let text = text.trim_end_matches('0').trim_end_matches('.');
+                out.push(text.to_string());
             }
-            Ok(out
-                .iter()
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .collect::<Vec<_>>()
-                .join(" "))
+            Ok(out.join(" "))
         }
     }
 }

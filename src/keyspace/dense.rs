@@ -341,8 +341,9 @@ impl<E: Keyed> DenseTable<E> {
     /// One step of a SCAN: visits the home buckets from `cursor` on, in reverse-binary
     /// order, calling `visit` for every entry, until `visit` has been called at least
     /// `count` times or `count * 10` buckets were visited. Returns the next cursor, 0 when
-    /// the iteration is complete (behaves like `dictScan()` called in a loop).
-    pub fn scan(&self, mut cursor: u64, count: usize, mut visit: impl FnMut(&E)) -> u64 {
+    /// the iteration is complete (behaves like `dictScan()` called in a loop). The visited
+    /// references live as long as the table borrow, so callers may collect them.
+    pub fn scan<'a>(&'a self, mut cursor: u64, count: usize, mut visit: impl FnMut(&'a E)) -> u64 {
         if self.index.is_empty() {
             return 0;
         }

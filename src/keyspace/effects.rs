@@ -62,8 +62,33 @@ impl EventClass {
         Some(flags)
     }
 
+    /// Every class letter spelled out (no `A` shorthand), so no flag is lost when stored.
+    pub fn to_lossless_string(self) -> String {
+        [
+            (EventClass::GENERIC, 'g'),
+            (EventClass::STRING, '$'),
+            (EventClass::LIST, 'l'),
+            (EventClass::SET, 's'),
+            (EventClass::HASH, 'h'),
+            (EventClass::ZSET, 'z'),
+            (EventClass::EXPIRED, 'x'),
+            (EventClass::EVICTED, 'e'),
+            (EventClass::STREAM, 't'),
+            (EventClass::MODULE, 'd'),
+            (EventClass::NEW, 'n'),
+            (EventClass::KEYSPACE, 'K'),
+            (EventClass::KEYEVENT, 'E'),
+            (EventClass::KEY_MISS, 'm'),
+        ]
+        .into_iter()
+        .filter(|(f, _)| self.contains(*f))
+        .map(|(_, c)| c)
+        .collect()
+    }
+
     /// The canonical string CONFIG GET prints (behaves like
-    /// `keyspaceEventsFlagsToString()`).
+    /// `keyspaceEventsFlagsToString()`; COMPAT(redis 7.0): with `A`, the `n` class is
+    /// enabled but not printed).
     pub fn to_config_string(self) -> String {
         let mut s = String::new();
         if self.contains(EventClass::ALL) {
@@ -197,6 +222,10 @@ mod tests {
         assert_eq!(f.to_config_string(), "AKE");
         let f = EventClass::parse(b"Ex$g").unwrap();
         assert_eq!(f.to_config_string(), "g$xE");
+        let with_new = EventClass::parse(b"KEAn").unwrap();
+        assert_eq!(with_new.to_config_string(), "AKE");
+        let stored = with_new.to_lossless_string();
+        assert_eq!(EventClass::parse(stored.as_bytes()), Some(with_new));
         assert!(EventClass::parse(b"Q").is_none());
     }
 }

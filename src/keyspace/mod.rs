@@ -16,6 +16,7 @@ pub mod effects;
 pub mod slot;
 pub mod value;
 
+use bitflags::bitflags;
 use parking_lot::{Mutex, MutexGuard};
 
 pub use bytes::SmallBytes;
@@ -23,6 +24,20 @@ pub use dense::DenseTable;
 pub use effects::{Effects, EventClass};
 pub use slot::{Slot, key_slot};
 pub use value::{Entry, HashValue, SetValue, StrEncoding, Value, ValueType};
+
+bitflags! {
+    /// How a lookup treats the key it finds (Redis's `LOOKUP_*` flags). The empty set is a
+    /// plain read lookup: it touches the key, counts a hit or miss and stages `keymiss`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct LookupFlags: u8 {
+        /// Leave the access time alone (`LOOKUP_NOTOUCH`: OBJECT, TYPE, TTL, EXISTS).
+        const NOTOUCH = 1 << 0;
+        /// No `keymiss` event on a miss (`LOOKUP_NONOTIFY`).
+        const NONOTIFY = 1 << 1;
+        /// No keyspace hit/miss counting (`LOOKUP_NOSTATS`).
+        const NOSTATS = 1 << 2;
+    }
+}
 
 /// One database inside one shard.
 #[derive(Default)]
@@ -50,31 +65,58 @@ impl Db {
         self.table.get(key)
     }
 
-    /// Position of a live `key`: an expired key is deleted here and reported through `fx`
-    /// (behaves like `expireIfNeeded()`). Updates the access time.
+    /// Position of a live `key` for a write: an expired key is deleted here and reported
+    /// through `fx` (behaves like `expireIfNeeded()` + `lookupKeyWrite()`). Updates the
+    /// access time; no hit/miss counting, no `keymiss` event.
     #[inline]
     pub fn find(&mut self, key: &[u8], fx: &mut Effects) -> Option<usize> {
-        let pos = self.table.position(key)?;
-        let entry = self.table.at_mut(pos);
-        if entry.is_expired(fx.now_ms) {
-            self.expire_at_pos(pos, fx);
-            return None;
-        }
-        entry.lru = fx.lru_clock;
-        Some(pos)
+        self.find_with(key, fx, LookupFlags::NOSTATS | LookupFlags::NONOTIFY)
     }
 
-    /// Like [`find`](Self::find), counting a keyspace hit or miss (read commands).
+    /// Like [`find`](Self::find) for a read: counts a keyspace hit or miss and stages
+    /// `keymiss` on a miss (behaves like `lookupKeyRead()`).
     #[inline]
     pub fn find_read(&mut self, key: &[u8], fx: &mut Effects) -> Option<usize> {
-        let found = self.find(key, fx);
-        if found.is_some() {
-            fx.keyspace_hits += 1;
-        } else {
-            fx.keyspace_misses += 1;
-            fx.notify(EventClass::KEY_MISS, "keymiss", key);
+        self.find_with(key, fx, LookupFlags::empty())
+    }
+
+    /// Position of a live `key`, with Redis's lookup flags (behaves like `lookupKey()` for
+    /// reads): an expired key is deleted and reported as in [`find`](Self::find).
+    #[inline]
+    pub fn find_with(&mut self, key: &[u8], fx: &mut Effects, flags: LookupFlags) -> Option<usize> {
+        let found = match self.table.position(key) {
+            Some(pos) if self.expire_if_due(pos, fx) => None,
+            found => found,
+        };
+        match found {
+            Some(pos) => {
+                if !flags.contains(LookupFlags::NOTOUCH) {
+                    self.table.at_mut(pos).lru = fx.lru_clock;
+                }
+                if !flags.contains(LookupFlags::NOSTATS) {
+                    fx.keyspace_hits += 1;
+                }
+            }
+            None => {
+                if !flags.contains(LookupFlags::NONOTIFY) {
+                    fx.notify(EventClass::KEY_MISS, "keymiss", key);
+                }
+                if !flags.contains(LookupFlags::NOSTATS) {
+                    fx.keyspace_misses += 1;
+                }
+            }
         }
         found
+    }
+
+    /// Deletes the entry at `pos` if its time has come, reporting it through `fx` like a
+    /// lookup would; returns whether it did (the position then holds another entry or none).
+    pub fn expire_if_due(&mut self, pos: usize, fx: &mut Effects) -> bool {
+        if !self.table.at(pos).is_expired(fx.now_ms) {
+            return false;
+        }
+        self.expire_at_pos(pos, fx);
+        true
     }
 
     /// The live entry for `key` (see [`find`](Self::find)).
@@ -223,6 +265,16 @@ impl ShardData {
         }
     }
 
+    /// Database `db` for writing, without creating it; `None` if it does not exist here.
+    #[inline]
+    pub fn db_mut(&mut self, db: usize) -> Option<&mut Db> {
+        if db == 0 {
+            Some(&mut self.db0)
+        } else {
+            self.others.get_mut(db - 1)
+        }
+    }
+
     /// Database `db`, created if needed.
     #[inline]
     pub fn db(&mut self, db: usize) -> &mut Db {
@@ -238,6 +290,20 @@ impl ShardData {
     /// Number of databases that exist in this shard (db 0 always does).
     pub fn db_count(&self) -> usize {
         1 + self.others.len()
+    }
+
+    /// Takes database `db` out of this shard, leaving it empty (FLUSHDB frees it after the
+    /// locks are released); `None` if it does not exist here.
+    pub fn take_db(&mut self, db: usize) -> Option<Db> {
+        self.db_mut(db).map(std::mem::take)
+    }
+
+    /// Keys in all databases of this shard.
+    pub fn key_count(&self) -> usize {
+        (0..self.db_count())
+            .filter_map(|db| self.db_ref(db))
+            .map(Db::len)
+            .sum()
     }
 
     /// Empties database `db`; returns the number of keys removed.

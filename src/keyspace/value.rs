@@ -5,6 +5,13 @@
 //! pairs) until `hash-max-listpack-entries`/`-value` are exceeded, then a "hashtable"; a set is
 //! an "intset" (sorted integers) while every member is an integer and there are at most
 //! `set-max-intset-entries`, then a "hashtable". Conversions are one-way, as in Redis.
+//!
+//! Random picks (HRANDFIELD, SRANDMEMBER, SPOP) work on positions: both forms of both types
+//! are dense arrays, so a uniform pick is one random index. SCAN over a compact form returns
+//! everything in one call with cursor 0, as Redis's `scanGenericCommand()` does for
+//! listpacks and intsets.
+
+use rand::Rng;
 
 use super::bytes::SmallBytes;
 use super::dense::{DenseTable, Keyed};
@@ -283,6 +290,32 @@ impl HashValue {
         }
     }
 
+    /// The pair at position `i` (0..len): listpack order for listpacks.
+    pub fn pair_at(&self, i: usize) -> &Pair {
+        &self.pairs()[i]
+    }
+
+    /// A uniformly random pair, `None` when empty (behaves like `hashTypeRandomElement()`).
+    pub fn random_pair(&self, rng: &mut impl Rng) -> Option<&Pair> {
+        let pairs = self.pairs();
+        if pairs.is_empty() {
+            return None;
+        }
+        Some(&pairs[rng.random_range(0..pairs.len())])
+    }
+
+    /// One HSCAN step: a listpack is returned whole with cursor 0; a hashtable is scanned
+    /// from `cursor` (see [`DenseTable::scan`]). Returns the next cursor.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(&'a Pair)) -> u64 {
+        match self {
+            HashValue::Pairs(p) => {
+                p.iter().for_each(visit);
+                0
+            }
+            HashValue::Table(t) => t.scan(cursor, count, &mut visit),
+        }
+    }
+
     pub fn heap_size(&self) -> usize {
         let pairs = self.pairs();
         let strings: usize = pairs
@@ -340,20 +373,11 @@ impl SetValue {
 
     /// Adds a member; returns true when it was not there (behaves like `setTypeAdd()`).
     pub fn add(&mut self, member: &[u8], limits: &EncodingLimits) -> bool {
-        if let SetValue::Ints(v) = self {
-            if let Some(n) = parse_i64(member) {
-                return match v.binary_search(&n) {
-                    Ok(_) => false,
-                    Err(i) => {
-                        v.insert(i, n);
-                        if v.len() > limits.set_max_intset_entries {
-                            self.convert_to_table();
-                        }
-                        true
-                    }
-                };
+        if let SetValue::Ints(_) = self {
+            match parse_i64(member) {
+                Some(n) => return self.add_int(n, limits),
+                None => self.convert_to_table(),
             }
-            self.convert_to_table();
         }
         match self {
             SetValue::Table(t) => {
@@ -417,6 +441,138 @@ impl SetValue {
         }
     }
 
+    /// The member at position `i` (0..len), without copying.
+    pub fn get(&self, i: usize) -> Member<'_> {
+        match self {
+            SetValue::Ints(v) => Member::Int(v[i]),
+            SetValue::Table(t) => Member::Bytes(t.at(i)),
+        }
+    }
+
+    /// Every member, in storage order (ascending for intsets).
+    pub fn iter(&self) -> impl Iterator<Item = Member<'_>> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Whether `m` is a member; an integer is looked up in an intset without formatting it.
+    pub fn contains_member(&self, m: Member<'_>) -> bool {
+        match (self, m) {
+            (SetValue::Ints(v), Member::Int(n)) => v.binary_search(&n).is_ok(),
+            (_, Member::Int(n)) => self.contains(itoa::Buffer::new().format(n).as_bytes()),
+            (_, Member::Bytes(b)) => self.contains(b),
+        }
+    }
+
+    /// Adds `m` (see [`add`](Self::add)); an integer goes into an intset without parsing.
+    pub fn add_member(&mut self, m: Member<'_>, limits: &EncodingLimits) -> bool {
+        match m {
+            Member::Int(n) => self.add_int(n, limits),
+            Member::Bytes(b) => self.add(b, limits),
+        }
+    }
+
+    /// Adds an integer: in place in an intset (converting past `set-max-intset-entries`),
+    /// as its decimal text in a hashtable.
+    fn add_int(&mut self, n: i64, limits: &EncodingLimits) -> bool {
+        let SetValue::Ints(v) = self else {
+            return self.add(itoa::Buffer::new().format(n).as_bytes(), limits);
+        };
+        match v.binary_search(&n) {
+            Ok(_) => false,
+            Err(i) => {
+                v.insert(i, n);
+                // Redis caps the limit at 2^30 entries because of intset internals.
+                if v.len() > limits.set_max_intset_entries.min(1 << 30) {
+                    self.convert_to_table();
+                }
+                true
+            }
+        }
+    }
+
+    /// Removes `m`; returns whether it was there.
+    pub fn remove_member(&mut self, m: Member<'_>) -> bool {
+        match (&mut *self, m) {
+            (SetValue::Ints(v), Member::Int(n)) => match v.binary_search(&n) {
+                Ok(i) => {
+                    v.remove(i);
+                    true
+                }
+                Err(_) => false,
+            },
+            (_, Member::Int(n)) => self.remove(itoa::Buffer::new().format(n).as_bytes()),
+            (_, Member::Bytes(b)) => self.remove(b),
+        }
+    }
+
+    /// A uniformly random member, `None` when empty (behaves like
+    /// `setTypeRandomElement()`).
+    pub fn random_member(&self, rng: &mut impl Rng) -> Option<Member<'_>> {
+        if self.is_empty() {
+            return None;
+        }
+        Some(self.get(rng.random_range(0..self.len())))
+    }
+
+    /// Removes and returns a uniformly random member (SPOP without a count).
+    pub fn pop_random(&mut self, rng: &mut impl Rng) -> Option<SmallBytes> {
+        if self.is_empty() {
+            return None;
+        }
+        let i = rng.random_range(0..self.len());
+        Some(self.remove_at(i))
+    }
+
+    /// Removes and returns `count` distinct random members, all of them when `count >= len`
+    /// (behaves like `spopWithCountCommand()`).
+    ///
+    /// When few members would remain (`remaining * 5 <= count`), Redis draws the members
+    /// to *keep* into a fresh set and returns the rest of the old one; the fresh set is
+    /// created for its first member, so a hashtable of integers can come back as an
+    /// intset. That is observable through OBJECT ENCODING, so it is done the same way.
+    pub fn pop_many(
+        &mut self,
+        count: usize,
+        limits: &EncodingLimits,
+        rng: &mut impl Rng,
+    ) -> Vec<SmallBytes> {
+        /// How much bigger than the remainder the count must be to rebuild the set.
+        const MOVE_STRATEGY_MUL: usize = 5;
+        let len = self.len();
+        if count >= len {
+            let all = self.members();
+            *self = SetValue::Ints(Vec::new());
+            return all;
+        }
+        let remaining = len - count;
+        if remaining.saturating_mul(MOVE_STRATEGY_MUL) > count {
+            return (0..count).filter_map(|_| self.pop_random(rng)).collect();
+        }
+        let mut kept: Option<SetValue> = None;
+        for _ in 0..remaining {
+            let Some(m) = self.pop_random(rng) else { break };
+            kept.get_or_insert_with(|| SetValue::for_member(&m))
+                .add(&m, limits);
+        }
+        let popped = self.members();
+        *self = kept.unwrap_or(SetValue::Ints(Vec::new()));
+        popped
+    }
+
+    /// One SSCAN step: an intset is returned whole with cursor 0; a hashtable is scanned
+    /// from `cursor` (see [`DenseTable::scan`]). Returns the next cursor.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(Member<'a>)) -> u64 {
+        match self {
+            SetValue::Ints(v) => {
+                v.iter().for_each(|&n| visit(Member::Int(n)));
+                0
+            }
+            SetValue::Table(t) => {
+                t.scan(cursor, count, |m: &'a SmallBytes| visit(Member::Bytes(m)))
+            }
+        }
+    }
+
     pub fn heap_size(&self) -> usize {
         match self {
             SetValue::Ints(v) => v.capacity() * 8,
@@ -427,9 +583,36 @@ impl SetValue {
     }
 }
 
+/// A set member as stored: an intset integer or a hashtable string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl Member<'_> {
+    /// The member's bytes, owned (integers print in decimal and stay inline).
+    pub fn to_bytes(self) -> SmallBytes {
+        match self {
+            Member::Int(n) => SmallBytes::from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Member::Bytes(b) => SmallBytes::from_slice(b),
+        }
+    }
+}
+
+/// `count` distinct positions out of `0..len`, in random order (the "unique" cases of
+/// SRANDMEMBER and HRANDFIELD). Requires `count <= len`.
+pub fn distinct_positions(len: usize, count: usize, rng: &mut impl Rng) -> Vec<usize> {
+    rand::seq::index::sample(rng, len, count.min(len)).into_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use std::collections::BTreeSet;
 
     const LIMITS: EncodingLimits = EncodingLimits {
         hash_max_listpack_entries: 2,
@@ -471,5 +654,163 @@ mod tests {
         assert!(s.add(b"x", &LIMITS));
         assert_eq!(s.encoding(), "hashtable");
         assert!(s.contains(b"3") && s.contains(b"x"));
+    }
+
+    /// A model of a set: its members as byte strings.
+    fn model(s: &SetValue) -> BTreeSet<Vec<u8>> {
+        s.iter().map(|m| m.to_bytes().to_vec()).collect()
+    }
+
+    /// A set with these members, built as SADD would (first member picks the encoding).
+    fn set_of(members: &[Vec<u8>], limits: &EncodingLimits) -> SetValue {
+        let mut s = SetValue::for_member(members.first().map_or(&b"0"[..], |m| m));
+        for m in members {
+            s.add(m, limits);
+        }
+        s
+    }
+
+    /// Members drawn from a small space mixing integers and words, so both encodings and
+    /// the conversion between them are exercised.
+    fn member() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (-20i64..20).prop_map(|n| n.to_string().into_bytes()),
+            "[a-e]{1,2}".prop_map(String::into_bytes),
+        ]
+    }
+
+    const WIDE: EncodingLimits = EncodingLimits {
+        hash_max_listpack_entries: 8,
+        hash_max_listpack_value: 8,
+        set_max_intset_entries: 8,
+    };
+
+    #[test]
+    fn intset_members_keep_redis_order_and_forms() {
+        let s = set_of(&[b"5".to_vec(), b"-3".to_vec(), b"10".to_vec()], &WIDE);
+        assert_eq!(s.encoding(), "intset");
+        let got: Vec<Member<'_>> = s.iter().collect();
+        assert_eq!(got, [Member::Int(-3), Member::Int(5), Member::Int(10)]);
+        assert!(s.contains_member(Member::Int(5)));
+        assert!(s.contains_member(Member::Bytes(b"10")));
+        assert!(!s.contains_member(Member::Bytes(b"010")));
+        let mut seen = Vec::new();
+        assert_eq!(s.scan(77, 1, |m| seen.push(m)), 0, "an intset scans whole");
+        assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn pop_many_rebuilds_a_small_remainder_like_redis() {
+        // 20 integers in a hashtable (limit 8); popping 18 keeps 2, and 2 * 5 <= 18, so the
+        // remainder is rebuilt for its first member: an intset again.
+        let members: Vec<Vec<u8>> = (0..20).map(|i: i32| i.to_string().into_bytes()).collect();
+        let mut s = set_of(&members, &WIDE);
+        assert_eq!(s.encoding(), "hashtable");
+        let mut rng = StdRng::seed_from_u64(7);
+        let popped = s.pop_many(18, &WIDE, &mut rng);
+        assert_eq!((popped.len(), s.len(), s.encoding()), (18, 2, "intset"));
+        // Popping few keeps the encoding.
+        let mut s = set_of(&members, &WIDE);
+        s.pop_many(3, &WIDE, &mut rng);
+        assert_eq!((s.len(), s.encoding()), (17, "hashtable"));
+    }
+
+    #[test]
+    fn hash_random_picks_and_scans() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut h = HashValue::new();
+        assert!(h.random_pair(&mut rng).is_none());
+        for (f, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            h.set(f.as_bytes(), v.as_bytes(), &WIDE);
+        }
+        for _ in 0..20 {
+            let (f, v) = h.random_pair(&mut rng).expect("non-empty");
+            assert_eq!(h.get(f), Some(v));
+        }
+        let mut fields = Vec::new();
+        assert_eq!(h.scan(5, 1, |(f, _)| fields.push(f.to_vec())), 0);
+        assert_eq!(fields, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        h.convert_to_table();
+        let mut all = BTreeSet::new();
+        let mut cursor = 0;
+        loop {
+            cursor = h.scan(cursor, 1, |(f, _)| {
+                all.insert(f.to_vec());
+            });
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(all.len(), 3);
+    }
+
+    proptest! {
+        /// Random picks are members; SPOP (single and counted) returns distinct members,
+        /// removes exactly those, and leaves an encoding Redis would allow.
+        #[test]
+        fn pops_keep_the_set_consistent(
+            members in prop::collection::vec(member(), 1..40),
+            counts in prop::collection::vec(0usize..50, 1..6),
+            seed in any::<u64>(),
+        ) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut s = set_of(&members, &WIDE);
+            let mut expected = model(&s);
+            prop_assert_eq!(s.len(), expected.len());
+            for count in counts {
+                if let Some(m) = s.random_member(&mut rng) {
+                    prop_assert!(expected.contains(&m.to_bytes().to_vec()));
+                }
+                let popped = s.pop_many(count, &WIDE, &mut rng);
+                prop_assert_eq!(popped.len(), count.min(expected.len()));
+                let distinct: BTreeSet<Vec<u8>> = popped.iter().map(|m| m.to_vec()).collect();
+                prop_assert_eq!(distinct.len(), popped.len());
+                for m in &distinct {
+                    prop_assert!(expected.remove(m), "popped a non-member");
+                }
+                prop_assert_eq!(model(&s), expected.clone());
+                if let SetValue::Ints(v) = &s {
+                    prop_assert!(v.windows(2).all(|w| w[0] < w[1]));
+                    prop_assert!(v.len() <= WIDE.set_max_intset_entries);
+                }
+                if let Some(m) = s.pop_random(&mut rng) {
+                    prop_assert!(expected.remove(&m.to_vec()));
+                }
+                prop_assert_eq!(model(&s), expected.clone());
+            }
+        }
+
+        /// The `Member` forms of add / contains / remove agree with the byte forms.
+        #[test]
+        fn member_operations_match_a_model(
+            ops in prop::collection::vec((0u8..3, member()), 0..80),
+        ) {
+            let mut s = SetValue::Ints(Vec::new());
+            let mut expected = BTreeSet::new();
+            for (op, m) in ops {
+                let as_member = match crate::protocol::parse::parse_i64(&m) {
+                    Some(n) => Member::Int(n),
+                    None => Member::Bytes(&m),
+                };
+                match op {
+                    0 => prop_assert_eq!(s.add_member(as_member, &WIDE), expected.insert(m.clone())),
+                    1 => prop_assert_eq!(s.remove_member(as_member), expected.remove(&m)),
+                    _ => prop_assert_eq!(s.contains_member(as_member), expected.contains(&m)),
+                }
+            }
+            prop_assert_eq!(model(&s), expected);
+        }
+
+        /// Distinct positions are distinct, in range, and as many as asked.
+        #[test]
+        fn distinct_positions_are_distinct(len in 1usize..300, frac in 0.0f64..=1.0, seed in any::<u64>()) {
+            let count = ((len as f64) * frac) as usize;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let picks = distinct_positions(len, count, &mut rng);
+            let set: BTreeSet<usize> = picks.iter().copied().collect();
+            prop_assert_eq!(picks.len(), count);
+            prop_assert_eq!(set.len(), count);
+            prop_assert!(picks.iter().all(|&p| p < len));
+        }
     }
 }

@@ -76,6 +76,9 @@ pub struct ClientShared {
     pub soft_limit_since_ms: AtomicI64,
     pub net_input: AtomicU64,
     pub net_output: AtomicU64,
+    /// The socket while the connection owns it; `None` once it is being closed. Killing a
+    /// client shuts the socket down under this lock, so a recycled fd number is never hit.
+    socket: Mutex<Option<i32>>,
 }
 
 impl ClientShared {
@@ -109,6 +112,7 @@ impl ClientShared {
             soft_limit_since_ms: AtomicI64::new(0),
             net_input: AtomicU64::new(0),
             net_output: AtomicU64::new(0),
+            socket: Mutex::new(Some(fd)),
         }
     }
 
@@ -124,10 +128,20 @@ impl ClientShared {
         }
     }
 
-    /// Asks the connection to close.
+    /// Asks the connection to close. A connection waiting for input wakes up because its
+    /// socket is shut down; one waiting for pushes also wakes on `wake`.
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
+        if let Some(fd) = *self.socket.lock() {
+            // SAFETY: the fd is open: the owner clears `socket` before closing it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
         self.wake.notify_one();
+    }
+
+    /// Called by the owning connection before it closes its socket.
+    pub fn release_socket(&self) {
+        *self.socket.lock() = None;
     }
 
     pub fn is_killed(&self) -> bool {

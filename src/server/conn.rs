@@ -149,15 +149,21 @@ impl Connection {
             if self.client.close_after_reply || self.client.shared.is_killed() {
                 return Close::Done;
             }
-            let shared = self.client.shared.clone();
-            tokio::select! {
-                biased;
-                _ = shared.wake.notified() => continue,
-                r = self.stream.readable() => {
-                    if r.is_err() {
-                        return Close::Done;
+            // Only subscribers and monitors receive pushes from other clients; everyone else
+            // just waits for input (a kill shuts the socket down, which also wakes them).
+            if self.client.in_subscribe_mode() || self.client.monitor {
+                let shared = self.client.shared.clone();
+                tokio::select! {
+                    biased;
+                    _ = shared.wake.notified() => continue,
+                    r = self.stream.readable() => {
+                        if r.is_err() {
+                            return Close::Done;
+                        }
                     }
                 }
+            } else if self.stream.readable().await.is_err() {
+                return Close::Done;
             }
             let want = match self.parser.pending_bulk() {
                 Some(len) => (len + 2).clamp(READ_CHUNK, MAX_READ_STEP),
@@ -315,6 +321,7 @@ impl Connection {
 
     /// Unregisters the client everywhere.
     fn cleanup(&mut self) {
+        self.client.shared.release_socket();
         let server = &self.server;
         let id = self.client.id;
         for ch in self.client.channels.drain() {

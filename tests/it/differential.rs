@@ -166,4 +166,7 @@ macro_rules! scripts {
     };
 }
 
-scripts!(connection);
+scripts!(connection, strings, server);
+scripts!(bitmaps);
+scripts!(keys);
+scripts!(hashes, sets);

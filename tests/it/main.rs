@@ -1,5 +1,11 @@
 //! Tessera's integration tests: one binary (link time matters), a module per area. Every
 //! test starts real server processes on free loopback ports and stops them by PID.
 
+mod badinput;
+mod clients;
 mod common;
+mod config;
 mod differential;
+mod expiry;
+mod protocol;
+mod pubsub;

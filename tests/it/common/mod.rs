@@ -241,6 +241,15 @@ impl RawClient {
         Self::try_connect(port).expect("connect")
     }
 
+    /// Wraps an already connected stream.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     pub fn try_connect(port: u16) -> std::io::Result<RawClient> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The one test command (named in the README, run by .ci/run): installs what the tests need
+# on a fresh machine, checks formatting and lints, and runs the whole suite, including the
+# differential tests against redis-server 7.0.15.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi
+}
+
+# The reference peer: redis-server / redis-cli / redis-benchmark 7.0 from Debian's packages.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
+    || ! command -v redis-benchmark >/dev/null; then
+    echo "== installing redis-server redis-tools (reference peer for interop tests)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+redis-server --version
+
+# Tests that need the reference peer fail (instead of skipping) when it is missing.
+export TESSERA_REQUIRE_REDIS=1
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --no-fail-fast
+else
+    cargo test --locked --no-fail-fast
+fi

@@ -1,0 +1,232 @@
+//! Protocol and client interop: RESP3 reply types, inline commands, deep pipelining, the
+//! `redis` crate (RESP2 and RESP3), redis-cli (scripted and interactive), redis-benchmark.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::common::{Resp, TestServer, skip_without_redis};
+
+#[test]
+fn resp3_reply_types() {
+    let s = TestServer::tessera(&[]);
+    let mut c = s.client();
+    let hello = c.cmd(&["HELLO", "3"]);
+    let Resp::Map(fields) = hello else {
+        panic!("HELLO 3 must reply a map, got {hello:?}");
+    };
+    assert!(fields.contains(&(Resp::Bulk(b"proto".to_vec()), Resp::Int(3))));
+    assert_eq!(c.cmd(&["GET", "missing"]), Resp::Null);
+    assert!(matches!(c.cmd(&["CONFIG", "GET", "port"]), Resp::Map(_)));
+    assert!(matches!(c.cmd(&["INFO", "server"]), Resp::Verbatim(ref f, _) if f == "txt"));
+    let info = c.cmd(&["COMMAND", "INFO", "get"]);
+    assert!(
+        matches!(&info.items()[0].items()[2], Resp::Set(_)),
+        "{info:?}"
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Resp::Simple("OK".into()));
+    assert_eq!(c.cmd(&["GET", "k"]), Resp::Bulk(b"v".to_vec()));
+    assert!(c.cmd(&["INCR", "k"]).is_error());
+    let sub = c.cmd(&["SUBSCRIBE", "ch"]);
+    assert!(matches!(sub, Resp::Push(ref v) if v.len() == 3), "{sub:?}");
+    // RESP3 clients may run any command while subscribed.
+    assert_eq!(c.cmd(&["GET", "k"]), Resp::Bulk(b"v".to_vec()));
+}
+
+#[test]
+fn resp2_nulls_and_arrays() {
+    let s = TestServer::tessera(&[]);
+    let mut c = s.client();
+    assert_eq!(c.cmd_raw(&[b"GET", b"missing"]), b"$-1\r\n");
+    assert_eq!(
+        c.cmd_raw(&[b"CONFIG", b"GET", b"hz"]),
+        b"*2\r\n$2\r\nhz\r\n$2\r\n10\r\n"
+    );
+}
+
+#[test]
+fn inline_commands() {
+    let s = TestServer::tessera(&[]);
+    let mut c = s.client();
+    c.send_raw(b"SET greeting \"hello world\"\r\nGET greeting\r\nPING\n\r\n");
+    assert_eq!(c.read_reply(), Resp::Simple("OK".into()));
+    assert_eq!(c.read_reply(), Resp::Bulk(b"hello world".to_vec()));
+    assert_eq!(c.read_reply(), Resp::Simple("PONG".into()));
+    // The empty line is skipped without a reply.
+    assert_eq!(c.cmd(&["ECHO", "x"]), Resp::Bulk(b"x".to_vec()));
+}
+
+#[test]
+fn pipeline_of_ten_thousand_commands() {
+    let s = TestServer::tessera(&[]);
+    let mut c = s.client();
+    let mut wire = Vec::new();
+    for i in 0..10_000 {
+        let key = format!("key:{i}");
+        let val = format!("value:{i}");
+        wire.extend_from_slice(&crate::common::encode(&[
+            b"SET",
+            key.as_bytes(),
+            val.as_bytes(),
+        ]));
+        wire.extend_from_slice(&crate::common::encode(&[b"GET", key.as_bytes()]));
+    }
+    c.send_raw(&wire);
+    for i in 0..10_000 {
+        assert_eq!(c.read_reply(), Resp::Simple("OK".into()), "SET #{i}");
+        assert_eq!(
+            c.read_reply(),
+            Resp::Bulk(format!("value:{i}").into_bytes()),
+            "GET #{i}"
+        );
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(10_000));
+}
+
+#[tokio::test]
+async fn redis_crate_resp2_and_resp3() {
+    use redis::AsyncCommands;
+    let s = TestServer::tessera(&[]);
+    for url in [s.url(), format!("{}?protocol=resp3", s.url())] {
+        let client = redis::Client::open(url.as_str()).expect("client");
+        let mut con = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let _: () = con.set("crate:k", "v").await.expect("set");
+        let v: String = con.get("crate:k").await.expect("get");
+        assert_eq!(v, "v");
+        let n: i64 = con.incr("crate:n", 5).await.expect("incr");
+        assert!(n % 5 == 0);
+        let _: () = con.hset("crate:h", "f", "1").await.expect("hset");
+        let h: std::collections::HashMap<String, String> =
+            con.hgetall("crate:h").await.expect("hgetall");
+        assert_eq!(h.get("f").map(String::as_str), Some("1"));
+        let _: () = con.sadd("crate:s", &["a", "b"]).await.expect("sadd");
+        let mut m: Vec<String> = con.smembers("crate:s").await.expect("smembers");
+        m.sort();
+        assert_eq!(m, vec!["a", "b"]);
+        let missing: Option<String> = con.get("crate:none").await.expect("get nil");
+        assert_eq!(missing, None);
+        let err: redis::RedisResult<i64> = con.incr("crate:k", 1).await;
+        assert!(err.is_err());
+        let _: () = redis::cmd("DEL")
+            .arg(&["crate:k", "crate:n", "crate:h", "crate:s"])
+            .query_async(&mut con)
+            .await
+            .expect("del");
+    }
+}
+
+#[test]
+fn redis_cli_scripted() {
+    if skip_without_redis() {
+        return;
+    }
+    let s = TestServer::tessera(&[]);
+    let port = s.port.to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(run(&["SET", "cli", "hello"]), "OK");
+    assert_eq!(run(&["GET", "cli"]), "hello");
+    assert_eq!(run(&["--no-raw", "GET", "cli"]), "\"hello\"");
+    assert_eq!(
+        run(&["INCR", "cli"]),
+        "ERR value is not an integer or out of range"
+    );
+    // Commands from stdin, one per line.
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"SET piped 1\nINCRBY piped 41\nGET piped\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().collect::<Vec<_>>(), vec!["OK", "42", "42"]);
+}
+
+#[test]
+fn redis_cli_interactive() {
+    if skip_without_redis() {
+        return;
+    }
+    // `script` gives redis-cli a pseudo-terminal, so it runs its interactive prompt; a
+    // dumb terminal keeps its line editor from waiting for cursor-position answers.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("script(1) not available: skipping");
+        return;
+    }
+    let s = TestServer::tessera(&[]);
+    let mut child = Command::new("timeout")
+        .args([
+            "30",
+            "script",
+            "-qfec",
+            &format!("redis-cli -p {}", s.port),
+            "/dev/null",
+        ])
+        .env("TERM", "dumb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"SET tty value\nGET tty\nquit\n")
+        .expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("127.0.0.1:{}>", s.port)), "{text}");
+    assert!(text.contains("OK"), "{text}");
+    assert!(text.contains("\"value\""), "{text}");
+}
+
+#[test]
+fn redis_benchmark_runs() {
+    if skip_without_redis() {
+        return;
+    }
+    let s = TestServer::tessera(&[]);
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &s.port.to_string(),
+            "-t",
+            "set,get,incr,hset,sadd",
+            "-n",
+            "2000",
+            "-q",
+        ])
+        .output()
+        .expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    for test in ["SET", "GET", "INCR", "HSET", "SADD"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
+            "{test} missing in: {text}"
+        );
+    }
+    let mut c = s.client();
+    let info = c.cmd(&["INFO", "stats"]).text();
+    let processed: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("total_commands_processed");
+    assert!(processed >= 10_000, "{processed}");
+}
