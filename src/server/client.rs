@@ -260,12 +260,22 @@ impl ClientRegistry {
         self.len() == 0
     }
 
-    /// A snapshot of all clients, in id order.
+    /// A snapshot of all connected clients, in id order. A killed client whose task has not
+    /// finished closing yet is left out: Redis frees a killed client at once.
     pub fn snapshot(&self) -> Vec<Arc<ClientShared>> {
-        self.clients.lock().values().cloned().collect()
+        self.clients
+            .lock()
+            .values()
+            .filter(|c| !c.is_killed())
+            .cloned()
+            .collect()
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {
-        self.clients.lock().get(&id).cloned()
+        self.clients
+            .lock()
+            .get(&id)
+            .filter(|c| !c.is_killed())
+            .cloned()
     }
 }

@@ -155,6 +155,21 @@ pub fn check(name: &str) {
     );
 }
 
+/// The suite's size is part of the contract: at least 300 scripted commands.
+#[test]
+fn scripts_cover_enough_commands() {
+    let dir = format!("{}/tests/diff", env!("CARGO_MANIFEST_DIR"));
+    let mut total = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/diff") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "redis") {
+            let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
+            total += load(name).len();
+        }
+    }
+    assert!(total >= 300, "only {total} scripted commands");
+}
+
 macro_rules! scripts {
     ($($name:ident),* $(,)?) => {
         $(
