@@ -18,6 +18,13 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
 fi
 redis-server --version
 
+# redis-py, for the client interop test (from PyPI).
+if ! python3 -c "import redis" 2>/dev/null; then
+    echo "== installing redis-py (client interop test)"
+    python3 -m pip install --quiet --disable-pip-version-check redis \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages redis
+fi
+
 # Tests that need the reference peer fail (instead of skipping) when it is missing.
 export TESSERA_REQUIRE_REDIS=1
 

@@ -7,5 +7,6 @@ mod common;
 mod config;
 mod differential;
 mod expiry;
+mod interop;
 mod protocol;
 mod pubsub;
