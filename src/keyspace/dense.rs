@@ -157,10 +157,6 @@ impl<E: Keyed> DenseTable<E> {
         &self.entries
     }
 
-    pub fn entries_mut(&mut self) -> &mut [E] {
-        &mut self.entries
-    }
-
     pub fn iter(&self) -> std::slice::Iter<'_, E> {
         self.entries.iter()
     }

@@ -306,14 +306,6 @@ impl ShardData {
             .sum()
     }
 
-    /// Empties database `db`; returns the number of keys removed.
-    pub fn clear_db(&mut self, db: usize) -> usize {
-        if db >= self.db_count() {
-            return 0;
-        }
-        std::mem::take(self.db(db)).len()
-    }
-
     /// Swaps two databases (SWAPDB).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         if a == b {

@@ -64,17 +64,6 @@ impl ValueType {
             ValueType::Set => "set",
         }
     }
-
-    /// Parses a TYPE name (SCAN ... TYPE t), case-insensitive.
-    pub fn from_name(name: &[u8]) -> Option<ValueType> {
-        let lower = name.to_ascii_lowercase();
-        match &lower[..] {
-            b"string" => Some(ValueType::String),
-            b"hash" => Some(ValueType::Hash),
-            b"set" => Some(ValueType::Set),
-            _ => None,
-        }
-    }
 }
 
 /// How a string reports its encoding (Redis keeps this in the object header).

@@ -25,12 +25,6 @@ pub fn format_double(d: f64, buf: &mut [u8; 40]) -> &[u8] {
     &buf[..n]
 }
 
-/// `format_double` into an owned vector.
-pub fn double_to_vec(d: f64) -> Vec<u8> {
-    let mut buf = [0u8; 40];
-    format_double(d, &mut buf).to_vec()
-}
-
 /// Redis's `string2d()`: the whole input is one `strtod` number, no leading space, no NaN,
 /// no overflow to infinity (but "inf" itself is accepted).
 pub fn parse_double(s: &[u8]) -> Option<f64> {
@@ -111,11 +105,6 @@ impl LongDouble {
     /// `%.17Lf` without trailing zeros: Redis's `LD_STR_HUMAN`.
     pub fn to_human(self) -> Vec<u8> {
         self.format(1)
-    }
-
-    /// `%.17Lg`: Redis's `LD_STR_AUTO`.
-    pub fn to_auto(self) -> Vec<u8> {
-        self.format(0)
     }
 
     fn format(self, human: i32) -> Vec<u8> {

@@ -101,20 +101,6 @@ impl<'a> Argv<'a> {
         let data = self.data;
         self.ranges.iter().map(move |r| &data[r.clone()])
     }
-
-    /// Sum of argument lengths (Redis's `argv_len_sum`).
-    pub fn byte_len(&self) -> usize {
-        self.ranges.iter().map(|r| r.len()).sum()
-    }
-
-    /// An owned copy, for commands that outlive the read buffer (MULTI queues).
-    pub fn to_owned(&self) -> OwnedArgv {
-        let mut owned = OwnedArgv::default();
-        for arg in self.iter() {
-            owned.push(arg);
-        }
-        owned
-    }
 }
 
 /// Arguments that own their bytes.

@@ -101,15 +101,6 @@ impl Reply {
         }
     }
 
-    /// Null array in RESP2 (`*-1`), null in RESP3 (`_`).
-    pub fn null_array(&mut self) {
-        if self.is_resp3() {
-            self.buf.extend_from_slice(b"_\r\n");
-        } else {
-            self.buf.extend_from_slice(b"*-1\r\n");
-        }
-    }
-
     #[inline]
     pub fn array(&mut self, n: usize) {
         self.header(b'*', n as i64);
@@ -146,18 +137,6 @@ impl Reply {
     pub fn double(&mut self, d: f64) {
         let mut tmp = [0u8; 40];
         let text = format_double(d, &mut tmp);
-        if self.is_resp3() {
-            self.buf.push(b',');
-            self.buf.extend_from_slice(text);
-            self.buf.extend_from_slice(b"\r\n");
-        } else {
-            self.bulk(text);
-        }
-    }
-
-    /// An already formatted number sent as a double in RESP3 and a bulk in RESP2
-    /// (Redis's `addReplyHumanLongDouble`).
-    pub fn human_double(&mut self, text: &[u8]) {
         if self.is_resp3() {
             self.buf.push(b',');
             self.buf.extend_from_slice(text);
