@@ -107,6 +107,7 @@ fn main() {
     tracing::info!("Server initialized");
     tracing::info!("Ready to accept connections tcp");
     server::run(srv.clone(), listeners);
+    // As prepareForShutdown() does, for SHUTDOWN and for signals alike.
     tracing::warn!("User requested shutdown...");
     if !pidfile.is_empty() {
         tracing::info!("Removing the pid file.");

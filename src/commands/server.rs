@@ -154,8 +154,11 @@ fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             .map(|d| d.to_f64())
             .filter(|d| d.is_finite())
             .ok_or(CmdError::NotFloat)?;
-        let us = (secs * 1e6).max(0.0) as u64;
-        ctx.client.action = Some(ConnAction::Sleep(Duration::from_micros(us)));
+        // Redis stops the whole server; this stops the worker thread running the command
+        // (all its connections), and the time counts as the command's own, so the slow
+        // log and the latency monitor see it as in Redis.
+        let us = (secs * 1e6).clamp(0.0, 1e12) as u64;
+        std::thread::sleep(Duration::from_micros(us));
         ctx.reply.ok();
     } else if argv.len() == 3 && is(sub, "set-active-expire") {
         let on = args::int(argv.get(2))? != 0;
@@ -408,7 +411,6 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         tracing::warn!("Error trying to save the DB: RDB persistence is not available yet");
         return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));
     }
-    tracing::warn!("User requested shutdown...");
     ctx.client.action = Some(ConnAction::Shutdown);
     Ok(())
 }

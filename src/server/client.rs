@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
 };
-use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -26,8 +25,6 @@ pub enum ReplyMode {
 /// Something the connection loop must do after a command, outside the synchronous handler.
 #[derive(Debug)]
 pub enum ConnAction {
-    /// DEBUG SLEEP.
-    Sleep(Duration),
     /// SHUTDOWN accepted: stop the server.
     Shutdown,
 }

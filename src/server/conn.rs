@@ -291,10 +291,6 @@ impl Connection {
             self.parser.reset();
             if let Some(action) = self.client.action.take() {
                 match action {
-                    ConnAction::Sleep(d) => {
-                        tokio::time::sleep(d).await;
-                        now_ms = clock::now_ms();
-                    }
                     ConnAction::Shutdown => {
                         end = Some(Close::Shutdown);
                         break;

@@ -10,3 +10,4 @@ mod expiry;
 mod interop;
 mod protocol;
 mod pubsub;
+mod server;
