@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -18,6 +19,7 @@ use tokio::net::TcpStream;
 use super::Server;
 use super::client::{Client, ClientShared, ConnAction};
 use super::dispatch::{Exec, Outcome};
+use super::outbound::Outbound;
 use super::stats::WorkerStats;
 use crate::keyspace::Effects;
 use crate::protocol::{Limits, Parsed, Reply, RequestParser};
@@ -27,6 +29,18 @@ use crate::util::clock;
 const READ_CHUNK: usize = 16 * 1024;
 /// Largest step by which the read buffer grows for a big argument.
 const MAX_READ_STEP: usize = 1 << 20;
+
+/// Replies larger than this are written at once rather than queued for the end of the
+/// event-loop turn.
+const DIRECT_WRITE: usize = 64 * 1024;
+
+/// What ended a wait for input.
+enum Wait {
+    Readable,
+    /// Pushes arrived, or queued replies need writing: run the loop again.
+    Wake,
+    Error,
+}
 
 /// Why a connection ends.
 enum Close {
@@ -96,6 +110,8 @@ async fn write_all(stream: &TcpStream, data: &[u8]) -> io::Result<()> {
 struct Connection {
     server: Arc<Server>,
     stream: TcpStream,
+    /// Replies waiting for the end of this event-loop turn.
+    out: Arc<Outbound>,
     worker: usize,
     rbuf: Vec<u8>,
     parser: RequestParser,
@@ -122,6 +138,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
     let mut conn = Connection {
         client: Client::new(shared.clone(), no_password),
         server: server.clone(),
+        out: Outbound::new(stream.as_raw_fd()),
         stream,
         worker,
         rbuf: Vec::with_capacity(READ_CHUNK),
@@ -130,6 +147,12 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
         fx: Effects::default(),
     };
     let end = conn.run().await;
+    if !conn.client.shared.is_killed() {
+        // Replies queued for the end of the turn still go out (e.g. the peer sent its last
+        // commands and then closed its side).
+        let rest = conn.out.take_all();
+        let _ = write_all(&conn.stream, &rest).await;
+    }
     conn.cleanup();
     if let Close::Shutdown = end {
         server.request_shutdown();
@@ -149,21 +172,10 @@ impl Connection {
             if self.client.close_after_reply || self.client.shared.is_killed() {
                 return Close::Done;
             }
-            // Only subscribers and monitors receive pushes from other clients; everyone else
-            // just waits for input (a kill shuts the socket down, which also wakes them).
-            if self.client.in_subscribe_mode() || self.client.monitor {
-                let shared = self.client.shared.clone();
-                tokio::select! {
-                    biased;
-                    _ = shared.wake.notified() => continue,
-                    r = self.stream.readable() => {
-                        if r.is_err() {
-                            return Close::Done;
-                        }
-                    }
-                }
-            } else if self.stream.readable().await.is_err() {
-                return Close::Done;
+            match self.wait_input().await {
+                Wait::Readable => {}
+                Wait::Wake => continue,
+                Wait::Error => return Close::Done,
             }
             let want = match self.parser.pending_bulk() {
                 Some(len) => (len + 2).clamp(READ_CHUNK, MAX_READ_STEP),
@@ -193,14 +205,40 @@ impl Connection {
                 let _ = self.flush().await;
                 return end;
             }
-            // Let the other ready connections on this thread run first, so replies go out in
-            // one burst per event-loop turn (as Redis's beforeSleep() does): the client is
-            // woken once per burst instead of once per connection.
-            tokio::task::yield_now().await;
         }
     }
 
-    /// Sends pending replies and pushes.
+    /// Waits for input, for a push from another client (subscribers and monitors only), or
+    /// for the park hook to hand back a write that would block.
+    async fn wait_input(&self) -> Wait {
+        let out = &self.out;
+        let stream = &self.stream;
+        let input = std::future::poll_fn(|cx| {
+            if out.is_blocked() {
+                return Poll::Ready(Wait::Wake);
+            }
+            match stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(Wait::Readable),
+                Poll::Ready(Err(_)) => Poll::Ready(Wait::Error),
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        // Only subscribers and monitors receive pushes; everyone else just waits for input
+        // (a kill shuts the socket down, which also wakes them).
+        if self.client.in_subscribe_mode() || self.client.monitor {
+            let shared = self.client.shared.clone();
+            tokio::select! {
+                biased;
+                _ = shared.wake.notified() => Wait::Wake,
+                w = input => w,
+            }
+        } else {
+            input.await
+        }
+    }
+
+    /// Moves pending replies and pushes to the end-of-turn queue, or writes them now when the
+    /// connection is closing, the park hook handed them back, or they are large.
     async fn flush(&mut self) -> Result<(), Close> {
         {
             let mut outbox = self.client.shared.outbox.lock();
@@ -209,22 +247,34 @@ impl Connection {
                 outbox.clear();
             }
         }
-        if self.reply.buf.is_empty() {
-            return Ok(());
+        let handed_back = self.out.take_blocked().map_err(|_| Close::Done)?;
+        let closing = self.client.close_after_reply;
+        if handed_back.is_some() || closing || self.reply.buf.len() > DIRECT_WRITE {
+            let mut bytes = match handed_back {
+                Some(b) => b,
+                None => self.out.take_all(),
+            };
+            bytes.append(&mut self.reply.buf);
+            if write_all(&self.stream, &bytes).await.is_err() {
+                return Err(Close::Done);
+            }
+            self.count_written(bytes.len());
+        } else if !self.reply.buf.is_empty() {
+            let n = self.reply.buf.len();
+            let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+            self.out.queue(&mut self.reply.buf, &waker);
+            self.count_written(n);
         }
-        let n = self.reply.buf.len();
-        if write_all(&self.stream, &self.reply.buf).await.is_err() {
-            return Err(Close::Done);
+        if self.reply.buf.capacity() > 1 << 20 {
+            self.reply.buf = Vec::with_capacity(READ_CHUNK);
         }
+        Ok(())
+    }
+
+    fn count_written(&self, n: usize) {
         let stats = self.stats();
         stats.net_output_bytes.add(n as u64);
         stats.writes_processed.add(1);
-        if self.reply.buf.capacity() > 1 << 20 {
-            self.reply.buf = Vec::with_capacity(READ_CHUNK);
-        } else {
-            self.reply.buf.clear();
-        }
-        Ok(())
     }
 
     /// Runs every complete command in the read buffer. Returns `Some` when the connection
@@ -272,11 +322,13 @@ impl Connection {
                     if outcome == Outcome::Done {
                         break;
                     }
-                    // CLIENT PAUSE: send what we have, wait for the pause to end, retry.
-                    if write_all(&self.stream, &self.reply.buf).await.is_err() {
+                    // CLIENT PAUSE: send what we have (queued replies first), wait for the
+                    // pause to end, retry.
+                    let mut bytes = self.out.take_all();
+                    bytes.append(&mut self.reply.buf);
+                    if write_all(&self.stream, &bytes).await.is_err() {
                         return Some(Close::Done);
                     }
-                    self.reply.buf.clear();
                     let until = server.pause.until_ms.load(Relaxed);
                     let wait = (until - clock::now_ms()).clamp(1, 100) as u64;
                     let _ = tokio::time::timeout(
@@ -317,6 +369,7 @@ impl Connection {
 
     /// Unregisters the client everywhere.
     fn cleanup(&mut self) {
+        self.out.close();
         self.client.shared.release_socket();
         let server = &self.server;
         let id = self.client.id;

@@ -153,6 +153,7 @@ fn worker_main(
 ) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(super::outbound::flush_pending)
         .build()
         .expect("invariant: a worker runtime can be built");
     rt.block_on(async move {

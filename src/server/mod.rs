@@ -14,6 +14,7 @@ pub mod info;
 pub mod listener;
 pub mod log;
 pub mod monitor;
+pub mod outbound;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;

@@ -230,3 +230,47 @@ fn redis_benchmark_runs() {
         .expect("total_commands_processed");
     assert!(processed >= 10_000, "{processed}");
 }
+
+#[test]
+fn replies_survive_a_client_that_reads_late() {
+    // Many small replies (each queued for the end of the event-loop turn) that overflow the
+    // socket buffers while the client is not reading: the writes must be resumed later,
+    // complete and in order.
+    let s = TestServer::tessera(&[]);
+    let mut c = s.client();
+    let value = "v".repeat(1024);
+    assert_eq!(c.cmd(&["SET", "big", &value]), Resp::Simple("OK".into()));
+    let n = 20_000;
+    let writer = {
+        let mut stream = c.stream.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let mut wire = Vec::new();
+            for i in 0..n {
+                if i % 1000 == 999 {
+                    wire.extend_from_slice(&crate::common::encode(&[
+                        b"ECHO",
+                        format!("m{i}").as_bytes(),
+                    ]));
+                } else {
+                    wire.extend_from_slice(&crate::common::encode(&[b"GET", b"big"]));
+                }
+            }
+            stream.write_all(&wire).expect("write");
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for i in 0..n {
+        let reply = c.read_reply();
+        if i % 1000 == 999 {
+            assert_eq!(
+                reply,
+                Resp::Bulk(format!("m{i}").into_bytes()),
+                "reply #{i}"
+            );
+        } else {
+            assert_eq!(reply, Resp::Bulk(value.clone().into_bytes()), "reply #{i}");
+        }
+    }
+    writer.join().expect("writer");
+    assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
+}
