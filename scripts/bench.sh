@@ -14,6 +14,8 @@
 #        ROUNDS=3 REQUESTS=200000 scripts/bench.sh     (a quicker look)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 ROUNDS=${ROUNDS:-5}
 REQUESTS=${REQUESTS:-1000000}
@@ -24,20 +26,8 @@ THREADS=${THREADS:-$(( CORES > 1 ? CORES - 1 : 1 ))}
 OUT=target/bench/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 
-for tool in redis-server redis-benchmark redis-cli; do
-    command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install redis-server redis-tools)"; exit 1; }
-done
+require_tools redis-server redis-benchmark redis-cli
 cargo build --release --quiet
-
-free_port() {
-    local p
-    for p in $(shuf -i 12000-22000 -n 200); do
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
-            echo "$p"; return
-        fi
-    done
-    echo "no free port" >&2; exit 1
-}
 
 TPORT=$(free_port)
 RPORT=$(free_port)

@@ -6,22 +6,12 @@
 # Usage: scripts/memory.sh        KEYS=200000 scripts/memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 KEYS=${KEYS:-1000000}
-for tool in redis-server redis-cli; do
-    command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install redis-server redis-tools)"; exit 1; }
-done
+require_tools redis-server redis-cli
 cargo build --release --quiet
-
-free_port() {
-    local p
-    for p in $(shuf -i 12000-22000 -n 200); do
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
-            echo "$p"; return
-        fi
-    done
-    echo "no free port" >&2; exit 1
-}
 
 info_field() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: -v f="$2" '$1==f {print $2}'; }
 rss_bytes() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }

@@ -34,94 +34,70 @@ bitflags! {
     }
 }
 
+/// Class letters, in the order Redis prints them.
+const CLASS_LETTERS: [(EventClass, char); 11] = [
+    (EventClass::GENERIC, 'g'),
+    (EventClass::STRING, '$'),
+    (EventClass::LIST, 'l'),
+    (EventClass::SET, 's'),
+    (EventClass::HASH, 'h'),
+    (EventClass::ZSET, 'z'),
+    (EventClass::EXPIRED, 'x'),
+    (EventClass::EVICTED, 'e'),
+    (EventClass::STREAM, 't'),
+    (EventClass::MODULE, 'd'),
+    (EventClass::NEW, 'n'),
+];
+
+/// Letters choosing the channels (and key misses), printed after the classes.
+const CHANNEL_LETTERS: [(EventClass, char); 3] = [
+    (EventClass::KEYSPACE, 'K'),
+    (EventClass::KEYEVENT, 'E'),
+    (EventClass::KEY_MISS, 'm'),
+];
+
 impl EventClass {
     /// Parses a `notify-keyspace-events` value (behaves like
     /// `keyspaceEventsStringToFlags()`); `None` on an unknown letter.
     pub fn parse(s: &[u8]) -> Option<EventClass> {
         let mut flags = EventClass::empty();
         for &c in s {
-            flags |= match c {
-                b'A' => EventClass::ALL,
-                b'g' => EventClass::GENERIC,
-                b'$' => EventClass::STRING,
-                b'l' => EventClass::LIST,
-                b's' => EventClass::SET,
-                b'h' => EventClass::HASH,
-                b'z' => EventClass::ZSET,
-                b'x' => EventClass::EXPIRED,
-                b'e' => EventClass::EVICTED,
-                b'K' => EventClass::KEYSPACE,
-                b'E' => EventClass::KEYEVENT,
-                b't' => EventClass::STREAM,
-                b'm' => EventClass::KEY_MISS,
-                b'd' => EventClass::MODULE,
-                b'n' => EventClass::NEW,
-                _ => return None,
+            flags |= if c == b'A' {
+                EventClass::ALL
+            } else {
+                CLASS_LETTERS
+                    .iter()
+                    .chain(&CHANNEL_LETTERS)
+                    .find(|(_, l)| *l as u8 == c)?
+                    .0
             };
         }
         Some(flags)
     }
 
+    fn letters<'a>(self, table: impl IntoIterator<Item = &'a (EventClass, char)>) -> String {
+        table
+            .into_iter()
+            .filter(|(f, _)| self.contains(*f))
+            .map(|(_, c)| *c)
+            .collect()
+    }
+
     /// Every class letter spelled out (no `A` shorthand), so no flag is lost when stored.
     pub fn to_lossless_string(self) -> String {
-        [
-            (EventClass::GENERIC, 'g'),
-            (EventClass::STRING, '$'),
-            (EventClass::LIST, 'l'),
-            (EventClass::SET, 's'),
-            (EventClass::HASH, 'h'),
-            (EventClass::ZSET, 'z'),
-            (EventClass::EXPIRED, 'x'),
-            (EventClass::EVICTED, 'e'),
-            (EventClass::STREAM, 't'),
-            (EventClass::MODULE, 'd'),
-            (EventClass::NEW, 'n'),
-            (EventClass::KEYSPACE, 'K'),
-            (EventClass::KEYEVENT, 'E'),
-            (EventClass::KEY_MISS, 'm'),
-        ]
-        .into_iter()
-        .filter(|(f, _)| self.contains(*f))
-        .map(|(_, c)| c)
-        .collect()
+        self.letters(CLASS_LETTERS.iter().chain(&CHANNEL_LETTERS))
     }
 
     /// The canonical string CONFIG GET prints (behaves like
     /// `keyspaceEventsFlagsToString()`; COMPAT(redis 7.0): with `A`, the `n` class is
     /// enabled but not printed).
     pub fn to_config_string(self) -> String {
-        let mut s = String::new();
-        if self.contains(EventClass::ALL) {
-            s.push('A');
+        let classes = if self.contains(EventClass::ALL) {
+            "A".to_string()
         } else {
-            for (flag, c) in [
-                (EventClass::GENERIC, 'g'),
-                (EventClass::STRING, '$'),
-                (EventClass::LIST, 'l'),
-                (EventClass::SET, 's'),
-                (EventClass::HASH, 'h'),
-                (EventClass::ZSET, 'z'),
-                (EventClass::EXPIRED, 'x'),
-                (EventClass::EVICTED, 'e'),
-                (EventClass::STREAM, 't'),
-                (EventClass::MODULE, 'd'),
-                (EventClass::NEW, 'n'),
-            ] {
-                if self.contains(flag) {
-                    s.push(c);
-                }
-            }
-        }
-        for (flag, c) in [
-            (EventClass::KEYSPACE, 'K'),
-            (EventClass::KEYEVENT, 'E'),
-            (EventClass::KEY_MISS, 'm'),
-        ] {
-            if self.contains(flag) {
-                s.push(c);
-            }
-        }
-        s
+            self.letters(&CLASS_LETTERS)
+        };
+        classes + &self.letters(&CHANNEL_LETTERS)
     }
 }
 

@@ -1,0 +1,20 @@
+# Helpers shared by the measuring scripts (sourced, not run).
+
+# A port below 22768 whose bus port (+10000) is free too.
+free_port() {
+    local p
+    for p in $(shuf -i 12000-22000 -n 200); do
+        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
+            echo "$p"; return
+        fi
+    done
+    echo "no free port" >&2; exit 1
+}
+
+# Fails unless every named tool is installed.
+require_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install redis-server redis-tools)"; exit 1; }
+    done
+}
