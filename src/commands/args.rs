@@ -10,6 +10,18 @@ pub fn int(arg: &[u8]) -> Result<i64, CmdError> {
     parse_i64(arg).ok_or(CmdError::NotInteger)
 }
 
+/// A strict integer in C `int` range (Redis's `getIntFromObjectOrReply()`).
+pub fn int32(arg: &[u8]) -> Result<i32, CmdError> {
+    let n = int(arg)?;
+    i32::try_from(n).map_err(|_| {
+        CmdError::err(format!(
+            "value is out of range, value must between {} and {}",
+            i32::MIN,
+            i32::MAX
+        ))
+    })
+}
+
 /// A strict integer >= 0 (Redis's `getPositiveLongFromObjectOrReply()`, which gives the
 /// same error for a negative number and for a non-number).
 pub fn non_negative(arg: &[u8]) -> Result<i64, CmdError> {

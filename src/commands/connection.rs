@@ -115,7 +115,7 @@ fn reset(ctx: &mut Ctx<'_>, _: &Argv<'_>) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let db = args::int(argv.get(1))?;
+    let db = args::int32(argv.get(1))?;
     if ctx.settings.cluster_enabled && db != 0 {
         return Err(CmdError::err("SELECT is not allowed in cluster mode"));
     }
@@ -317,11 +317,11 @@ fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
     }
 }
 
+/// The type CLIENT LIST/KILL filter on (behaves like `getClientType()`: a MONITOR client is
+/// "normal" unless subscribed).
 fn client_type_of(c: &crate::server::client::ClientShared) -> ClientType {
     if c.in_pubsub() {
         ClientType::PubSub
-    } else if c.has_flag(flags::MONITOR) {
-        ClientType::Replica
     } else {
         ClientType::Normal
     }
@@ -353,8 +353,6 @@ pub fn client_info_line(
         fl.push('N');
     }
     let name = c.name.lock().clone().unwrap_or_default();
-    let lib_name = c.lib_name.lock().clone().unwrap_or_default();
-    let lib_ver = c.lib_ver.lock().clone().unwrap_or_default();
     let last = c.last_cmd.load(Relaxed);
     let cmd = if last == 0 {
         "NULL"
@@ -365,7 +363,7 @@ pub fn client_info_line(
     let qbuf_free = c.query_buf_free.load(Relaxed);
     let omem = c.outbox.lock().len();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -384,8 +382,6 @@ pub fn client_info_line(
         qbuf + qbuf_free + omem + 16384,
         cmd,
         c.resp.load(Relaxed),
-        String::from_utf8_lossy(&lib_name),
-        String::from_utf8_lossy(&lib_ver),
     )
 }
 

@@ -38,10 +38,11 @@ impl CmdError {
         CmdError::Raw(format!("ERR {msg}"))
     }
 
-    /// The error code, as INFO errorstats counts it (`ERR`, `WRONGTYPE`, ...).
+    /// The error code, as INFO errorstats counts it: the first word when a space appears
+    /// within the first 32 bytes, else `ERR` (behaves like `afterErrorReply()`).
     pub fn code(text: &str) -> &str {
-        let head = &text[..text.len().min(32)];
-        match head.find(' ') {
+        match text.bytes().take(32).position(|b| b == b' ') {
+            // The space is ASCII, so `i` is a character boundary.
             Some(i) => &text[..i],
             None => "ERR",
         }
@@ -99,5 +100,11 @@ mod tests {
         );
         assert_eq!(CmdError::code(&CmdError::Syntax.to_string()), "ERR");
         assert_eq!(CmdError::code("NOSPACE"), "ERR");
+        // Multi-byte characters around the 32-byte limit must not split.
+        assert_eq!(
+            CmdError::code("ERR unknown command 'привет привет привет'"),
+            "ERR"
+        );
+        assert_eq!(CmdError::code(&"é".repeat(40)), "ERR");
     }
 }

@@ -77,7 +77,8 @@ pub fn find_keys(meta: &CommandMeta, argv: &Argv<'_>) -> Option<Vec<KeyRef>> {
                 }
                 let n = parse_i64(argv.get(idx as usize)).filter(|n| *n >= 0)?;
                 let f = first + firstkey as i64;
-                (f, f + n - 1, keystep as i64)
+                // A client-supplied count: no overflow, however large.
+                (f, f.checked_add(n)?.checked_sub(1)?, keystep as i64)
             }
             Find::Unknown => return None,
         };
@@ -159,6 +160,7 @@ mod tests {
             Some(vec!["x".into(), "y".into()])
         );
         assert_eq!(keys_of("sintercard 5 x"), None);
+        assert_eq!(keys_of("sintercard 9223372036854775807 x"), None);
         assert_eq!(
             keys_of("eval s 2 k1 k2 a"),
             Some(vec!["k1".into(), "k2".into()])

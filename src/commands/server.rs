@@ -375,11 +375,13 @@ fn latency_reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn monitor(ctx: &mut Ctx<'_>, _: &Argv<'_>) -> CmdResult {
-    if !ctx.client.monitor {
-        ctx.client.monitor = true;
-        ctx.client.shared.set_flag(flags::MONITOR, true);
-        ctx.server.monitors.add(ctx.client.shared.clone());
+    // COMPAT(redis 7.0): a client already monitoring gets no reply at all.
+    if ctx.client.monitor {
+        return Ok(());
     }
+    ctx.client.monitor = true;
+    ctx.client.shared.set_flag(flags::MONITOR, true);
+    ctx.server.monitors.add(ctx.client.shared.clone());
     ctx.reply.ok();
     Ok(())
 }

@@ -172,7 +172,12 @@ fn set_generic(
     let db = ctx.client.db;
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(db);
-    let found = d.find(key, ctx.fx);
+    // With GET the old value is read as GET reads it (hit/miss counted, keymiss event).
+    let found = if get {
+        d.find_read(key, ctx.fx)
+    } else {
+        d.find(key, ctx.fx)
+    };
     if get {
         match found {
             Some(pos) => ctx.reply.bulk(as_str(d.at(pos))?),

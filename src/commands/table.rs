@@ -24,6 +24,21 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
     .flatten()
 }
 
+/// Runs `f` on the lower-case form of `name`, on the stack for the usual short names.
+#[inline]
+fn with_lowercase<R>(name: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = [0u8; 32];
+    if name.len() <= buf.len() {
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        f(lower)
+    } else {
+        // Renamed commands may have long names (rename-command to a random string).
+        f(&name.to_ascii_lowercase())
+    }
+}
+
 /// One command or subcommand the server serves.
 pub struct Command {
     /// Dense id, for per-command statistics.
@@ -155,22 +170,12 @@ impl CommandTable {
     }
 
     fn find_top(&self, name: &[u8]) -> Option<usize> {
-        let mut buf = [0u8; 32];
-        if name.len() > buf.len() {
-            return None;
-        }
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        self.by_name.get(&lower[..]).copied()
+        with_lowercase(name, |lower| self.by_name.get(lower).copied())
     }
 
     fn find_sub<'t>(&'t self, container: &Command, sub: &[u8]) -> Option<&'t Command> {
-        let lower = sub.to_ascii_lowercase();
-        container
-            .subcommands
-            .get(&lower)
-            .map(|&i| &self.commands[i])
+        with_lowercase(sub, |lower| container.subcommands.get(lower).copied())
+            .map(|i| &self.commands[i])
     }
 
     /// A command by full name (`get`, `client|list`), for introspection.

@@ -613,6 +613,8 @@ fn canonical(i: usize, args: &[Vec<u8>], prev: &str, loading: bool) -> Result<St
                     (_, false) => format!("argument must be between {min} and {max} inclusive"),
                 });
             }
+            // COMPAT(redis 7.0): hz outside 1..=500 is accepted and clamped (updateHZ()).
+            let v = if o.name == "hz" { v.clamp(1, 500) } else { v };
             Ok(match format {
                 NumFormat::Octal => format!("{v:o}"),
                 NumFormat::MemoryOrPercent if v < 0 => format!("{}%", -v),

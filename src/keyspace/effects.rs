@@ -127,6 +127,9 @@ pub struct Effects {
     pub keyspace_misses: u64,
     /// Changes to the dataset (Redis's `server.dirty`).
     pub dirty: u64,
+    /// Clients are paused (CLIENT PAUSE): the dataset stays constant, so an expired key reads
+    /// as missing but is not deleted (behaves like `expireIfNeeded()` while paused).
+    pub paused: bool,
 }
 
 impl Effects {

@@ -39,12 +39,47 @@ bitflags! {
     }
 }
 
+/// What a database knows about its keys' expiry times, kept up to date on every change.
+struct ExpiryBook {
+    /// Keys with an expiry.
+    count: usize,
+    /// Sum of their expiry times (ms): the average TTL in O(1) for INFO keyspace.
+    sum_ms: i128,
+    /// No key expires before this (a lower bound, exact after each sweep): the active cycle
+    /// skips the table until then instead of walking it.
+    next_due_ms: i64,
+}
+
+impl Default for ExpiryBook {
+    fn default() -> Self {
+        ExpiryBook {
+            count: 0,
+            sum_ms: 0,
+            next_due_ms: i64::MAX,
+        }
+    }
+}
+
+impl ExpiryBook {
+    /// A key's expiry changes from `old` to `new` (0 = none).
+    fn track(&mut self, old: i64, new: i64) {
+        if old != 0 {
+            self.count -= 1;
+            self.sum_ms -= old as i128;
+        }
+        if new != 0 {
+            self.count += 1;
+            self.sum_ms += new as i128;
+            self.next_due_ms = self.next_due_ms.min(new);
+        }
+    }
+}
+
 /// One database inside one shard.
 #[derive(Default)]
 pub struct Db {
     table: DenseTable<Entry>,
-    /// Keys with an expiry.
-    expires: usize,
+    expiry: ExpiryBook,
 }
 
 impl Db {
@@ -56,8 +91,14 @@ impl Db {
         self.table.is_empty()
     }
 
+    /// Keys with an expiry.
     pub fn expires(&self) -> usize {
-        self.expires
+        self.expiry.count
+    }
+
+    /// Sum of the expiry times (ms) of the keys that have one.
+    pub fn expiry_sum_ms(&self) -> i128 {
+        self.expiry.sum_ms
     }
 
     /// The entry for `key`, expired or not, without touching anything.
@@ -115,7 +156,9 @@ impl Db {
         if !self.table.at(pos).is_expired(fx.now_ms) {
             return false;
         }
-        self.expire_at_pos(pos, fx);
+        if !fx.paused {
+            self.expire_at_pos(pos, fx);
+        }
         true
     }
 
@@ -158,15 +201,25 @@ impl Db {
     /// Stores `value` under `key`, replacing any value; the expiry is cleared unless
     /// `keep_ttl` (behaves like `setKey()`). Returns the position.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool, fx: &mut Effects) -> usize {
-        match self.table.position(key) {
+        let found = self.table.position(key);
+        // An expired entry is gone for the client: it expires (event, count) and the key is
+        // created anew (`new` event), as a lookup followed by an add would do in Redis.
+        let found = match found {
+            Some(pos) if self.table.at(pos).is_expired(fx.now_ms) && !fx.paused => {
+                self.expire_at_pos(pos, fx);
+                None
+            }
+            other => other,
+        };
+        match found {
             Some(pos) => {
                 let e = self.table.at_mut(pos);
                 e.value = value;
                 e.str_encoding = StrEncoding::Auto;
                 e.lru = fx.lru_clock;
                 if !keep_ttl && e.expire_at != 0 {
-                    e.expire_at = 0;
-                    self.expires -= 1;
+                    let old = std::mem::replace(&mut e.expire_at, 0);
+                    self.expiry.track(old, 0);
                 }
                 pos
             }
@@ -182,34 +235,21 @@ impl Db {
 
     pub fn remove_at(&mut self, pos: usize) -> Entry {
         let entry = self.table.remove_at(pos);
-        if entry.expire_at != 0 {
-            self.expires -= 1;
-        }
+        self.expiry.track(entry.expire_at, 0);
         entry
     }
 
     /// Puts back a whole entry (RENAME, MOVE, SWAPDB); replaces any entry with its key.
     pub fn put(&mut self, entry: Entry) {
-        let has_ttl = entry.expire_at != 0;
-        if let Some(old) = self.table.insert(entry)
-            && old.expire_at != 0
-        {
-            self.expires -= 1;
-        }
-        if has_ttl {
-            self.expires += 1;
-        }
+        let new = entry.expire_at;
+        let old = self.table.insert(entry).map_or(0, |old| old.expire_at);
+        self.expiry.track(old, new);
     }
 
     /// Sets or clears (0) the expiry of the entry at `pos`.
     pub fn set_expire(&mut self, pos: usize, at_ms: i64) {
-        let e = self.table.at_mut(pos);
-        match (e.expire_at != 0, at_ms != 0) {
-            (false, true) => self.expires += 1,
-            (true, false) => self.expires -= 1,
-            _ => {}
-        }
-        e.expire_at = at_ms;
+        let old = std::mem::replace(&mut self.table.at_mut(pos).expire_at, at_ms);
+        self.expiry.track(old, at_ms);
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -221,21 +261,28 @@ impl Db {
         self.table.scan(cursor, count, visit)
     }
 
-    /// Removes every expired key; returns how many.
+    /// Removes every expired key; returns how many. Walks the table only when something may
+    /// be due, and leaves the exact next due time behind.
     pub fn expire_all_due(&mut self, fx: &mut Effects) -> usize {
-        if self.expires == 0 {
+        if self.expiry.count == 0 || fx.now_ms < self.expiry.next_due_ms {
             return 0;
         }
         let mut removed = 0;
+        let mut next_due = i64::MAX;
         let mut pos = 0;
         while pos < self.table.len() {
-            if self.table.at(pos).is_expired(fx.now_ms) {
+            let at = self.table.at(pos).expire_at;
+            if at != 0 && at <= fx.now_ms {
                 self.expire_at_pos(pos, fx);
                 removed += 1;
             } else {
+                if at != 0 {
+                    next_due = next_due.min(at);
+                }
                 pos += 1;
             }
         }
+        self.expiry.next_due_ms = next_due;
         removed
     }
 

@@ -65,10 +65,15 @@ impl Reply {
     /// An error line. `msg` starts with its code (`ERR ...`, `WRONGTYPE ...`); CR and LF are
     /// replaced by spaces so the protocol stays well formed.
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// An error line from raw bytes (client arguments echoed as sent).
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.buf.push(b'-');
         self.buf.extend(
-            msg.bytes()
-                .map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+            msg.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
         );
         self.buf.extend_from_slice(b"\r\n");
     }

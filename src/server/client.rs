@@ -196,8 +196,8 @@ impl Client {
         }
     }
 
-    /// Subscribed to any channel or pattern (not shard channels): RESP2 then allows only
-    /// the pub/sub commands.
+    /// Subscribed to any channel, pattern or shard channel: RESP2 then allows only the
+    /// pub/sub commands (Redis's CLIENT_PUBSUB).
     pub fn in_subscribe_mode(&self) -> bool {
         !self.channels.is_empty() || !self.patterns.is_empty() || !self.shard_channels.is_empty()
     }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use super::Server;
 use super::client::{Client, ClientShared, ConnAction};
 use super::dispatch::{Exec, Outcome};
-use super::outbound::Outbound;
+use super::outbound::{self, Outbound};
 use super::stats::WorkerStats;
 use crate::keyspace::Effects;
 use crate::protocol::{Limits, Parsed, Reply, RequestParser};
@@ -153,7 +153,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
         let rest = conn.out.take_all();
         let _ = write_all(&conn.stream, &rest).await;
     }
-    conn.cleanup();
+    drop(conn);
     if let Close::Shutdown = end {
         server.request_shutdown();
     }
@@ -249,7 +249,11 @@ impl Connection {
         }
         let handed_back = self.out.take_blocked().map_err(|_| Close::Done)?;
         let closing = self.client.close_after_reply;
-        if handed_back.is_some() || closing || self.reply.buf.len() > DIRECT_WRITE {
+        let direct = handed_back.is_some()
+            || closing
+            || self.reply.buf.len() > DIRECT_WRITE
+            || (!self.reply.buf.is_empty() && self.out.has_unsent());
+        if direct {
             let mut bytes = match handed_back {
                 Some(b) => b,
                 None => self.out.take_all(),
@@ -284,8 +288,8 @@ impl Connection {
         let settings = server.config.settings_arc();
         let stats = server.stats.worker(self.worker);
         let mut pos = 0;
+        let mut ran: u32 = 0;
         let mut end = None;
-        let mut now_ms = clock::now_ms();
         loop {
             let limits = Limits {
                 max_bulk_len: settings.proto_max_bulk_len,
@@ -318,7 +322,7 @@ impl Connection {
                         settings: &settings,
                         stats,
                     }
-                    .execute(&argv, now_ms);
+                    .execute(&argv);
                     if outcome == Outcome::Done {
                         break;
                     }
@@ -336,10 +340,10 @@ impl Connection {
                         server.pause.unpaused.notified(),
                     )
                     .await;
-                    now_ms = clock::now_ms();
                 }
             }
             pos += n;
+            ran += 1;
             self.parser.reset();
             if let Some(action) = self.client.action.take() {
                 match action {
@@ -354,19 +358,30 @@ impl Connection {
                 break;
             }
         }
+        outbound::note_commands(ran);
         self.rbuf.drain(..pos);
         if self.rbuf.is_empty() && self.rbuf.capacity() > MAX_READ_STEP {
             self.rbuf = Vec::with_capacity(READ_CHUNK);
         }
         let shared = &self.client.shared;
-        shared.last_interaction_ms.store(now_ms, Relaxed);
+        shared.last_interaction_ms.store(clock::now_ms(), Relaxed);
         shared.query_buf.store(self.rbuf.len(), Relaxed);
         shared
             .query_buf_free
             .store(self.rbuf.capacity() - self.rbuf.len(), Relaxed);
         end
     }
+}
 
+/// Unregistering happens in `Drop`, so it also runs if the task unwinds: no ghost client, no
+/// stale subscription, no queued write aimed at a recycled fd.
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+impl Connection {
     /// Unregisters the client everywhere.
     fn cleanup(&mut self) {
         self.out.close();

@@ -26,7 +26,6 @@ pub struct Samples {
 /// Runs forever on its own thread.
 pub fn run(server: Arc<Server>) {
     let mut cursor = 0usize;
-    let mut ttl_acc = TtlAccumulator::new(server.keyspace.databases());
     let mut last_sample = Instant::now();
     let mut last_ops = server.stats.total_commands();
     let mut last_in = server.stats.net_input_bytes();
@@ -38,11 +37,12 @@ pub fn run(server: Arc<Server>) {
         if server.shutting_down.load(Relaxed) {
             return;
         }
-        if server.active_expire_enabled.load(Relaxed) {
+        // While clients are paused the dataset stays constant (as in Redis).
+        if server.active_expire_enabled.load(Relaxed) && !server.pause.active(clock::now_ms()) {
             let effort = settings.active_expire_effort.clamp(1, 10) as u64;
             let budget = period * (EXPIRE_TIME_PERC + 2 * (effort - 1)) as u32 / 100;
             let started = Instant::now();
-            cursor = active_expire_cycle(&server, cursor, budget, &settings, &mut ttl_acc);
+            cursor = active_expire_cycle(&server, cursor, budget, &settings);
             server
                 .expire_cycle_ms
                 .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
@@ -73,14 +73,14 @@ pub fn run(server: Arc<Server>) {
 }
 
 /// Removes expired keys, shard by shard from `cursor`, until `budget` is spent; returns
-/// where to continue next time (behaves like `activeExpireCycle()`, by full sweep of the
-/// shards holding keys with an expiry instead of sampling).
+/// where to continue next time (behaves like `activeExpireCycle()`, but instead of sampling
+/// it sweeps the tables whose next due time has come: a table with nothing due costs one
+/// comparison).
 pub fn active_expire_cycle(
     server: &Server,
     mut cursor: usize,
     budget: Duration,
     settings: &crate::config::Settings,
-    ttl_acc: &mut TtlAccumulator,
 ) -> usize {
     let started = Instant::now();
     let mut fx = Effects::new(clock::now_ms(), 0, settings.notify_keyspace_events);
@@ -88,18 +88,13 @@ pub fn active_expire_cycle(
     for _ in 0..SLOTS {
         let slot = crate::keyspace::Slot(cursor as u16);
         cursor = (cursor + 1) % SLOTS;
-        if cursor == 0 {
-            ttl_acc.publish(server);
-        }
         {
             let mut shard = server.keyspace.lock(slot);
             let dbs = shard.db_count();
             for db in 0..dbs {
                 if shard.db_ref(db).is_some_and(|d| d.expires() > 0) {
                     fx.db = db;
-                    let d = shard.db(db);
-                    d.expire_all_due(&mut fx);
-                    ttl_acc.add(db, d, fx.now_ms);
+                    shard.db(db).expire_all_due(&mut fx);
                 }
             }
         }
@@ -115,47 +110,6 @@ pub fn active_expire_cycle(
         }
     }
     cursor
-}
-
-/// Sums remaining TTLs over one full pass of the shards, for INFO keyspace `avg_ttl`.
-pub struct TtlAccumulator {
-    sums: Vec<(u128, u64)>,
-}
-
-impl TtlAccumulator {
-    pub fn new(databases: usize) -> Self {
-        TtlAccumulator {
-            sums: vec![(0, 0); databases],
-        }
-    }
-
-    fn add(&mut self, db: usize, d: &crate::keyspace::Db, now_ms: i64) {
-        let Some(acc) = self.sums.get_mut(db) else {
-            return;
-        };
-        for e in d.entries() {
-            if e.expire_at > now_ms {
-                acc.0 += (e.expire_at - now_ms) as u128;
-                acc.1 += 1;
-            }
-        }
-    }
-
-    /// Stores the averages of the pass just finished and starts a new pass.
-    fn publish(&mut self, server: &Server) {
-        for (db, (sum, n)) in self.sums.iter_mut().enumerate() {
-            let avg = if *n == 0 {
-                0
-            } else {
-                (*sum / *n as u128) as u64
-            };
-            if let Some(slot) = server.avg_ttl.get(db) {
-                slot.store(avg, Relaxed);
-            }
-            *sum = 0;
-            *n = 0;
-        }
-    }
 }
 
 /// Idle timeouts and pub/sub output-buffer limits (behaves like

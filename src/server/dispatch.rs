@@ -67,9 +67,8 @@ impl Exec<'_> {
         }
     }
 
-    /// Runs one command. `now_ms` is the batch's clock (Redis also runs commands on a
-    /// cached clock).
-    pub fn execute(&mut self, argv: &Argv<'_>, now_ms: i64) -> Outcome {
+    /// Runs one command.
+    pub fn execute(&mut self, argv: &Argv<'_>) -> Outcome {
         let server = self.server;
         let name = argv.get(0);
         if name.eq_ignore_ascii_case(b"host:") || name.eq_ignore_ascii_case(b"post") {
@@ -82,32 +81,18 @@ impl Exec<'_> {
         let cmd = match server.commands.lookup(name, argv.try_get(1)) {
             Lookup::Found(c) => c,
             Lookup::Unknown => {
-                let mut args = String::new();
-                for a in argv.iter().skip(1) {
-                    if args.len() >= 128 {
-                        break;
-                    }
-                    let room = 128 - args.len();
-                    let shown = &a[..a.len().min(room)];
-                    args.push_str(&format!("'{}' ", String::from_utf8_lossy(shown)));
-                }
-                let shown_name = &name[..name.len().min(128)];
-                let err = format!(
-                    "ERR unknown command '{}', with args beginning with: {}",
-                    String::from_utf8_lossy(shown_name),
-                    args
-                );
-                self.reject(None, &err);
+                self.reply.error_bytes(&unknown_command_error(argv));
+                self.stats.count_error("ERR");
                 return Outcome::Done;
             }
             Lookup::UnknownSubcommand(container) => {
-                let sub = argv.get(1);
-                let err = CmdError::UnknownSubcommand {
-                    sub: String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned(),
-                    cmd: container.name().to_ascii_uppercase(),
-                }
-                .to_string();
-                self.reject(None, &err);
+                let mut err = b"ERR unknown subcommand '".to_vec();
+                err.extend_from_slice(c_string(argv.get(1), 128));
+                err.extend_from_slice(
+                    format!("'. Try {} HELP.", container.name().to_ascii_uppercase()).as_bytes(),
+                );
+                self.reply.error_bytes(&err);
+                self.stats.count_error("ERR");
                 return Outcome::Done;
             }
         };
@@ -143,11 +128,19 @@ impl Exec<'_> {
             self.reject(Some(cmd), &err);
             return Outcome::Done;
         }
-        if server
-            .pause
-            .blocks(now_ms, cmd.is_write() || may_replicate(cmd.name()))
-        {
-            return Outcome::Paused;
+        // The command's clock, read per command as `call()` does in Redis: expiry and EX/PX
+        // times stay right after a slow command earlier in the same pipeline.
+        let now_ms = clock::now_ms();
+        if server.pause.active(now_ms) {
+            if server
+                .pause
+                .blocks(cmd.is_write() || may_replicate(cmd.name()))
+            {
+                return Outcome::Paused;
+            }
+            self.fx.paused = true;
+        } else {
+            self.fx.paused = false;
         }
         self.call(cmd, argv, now_ms);
         Outcome::Done
@@ -189,7 +182,13 @@ impl Exec<'_> {
                 settings: self.settings,
                 cmd,
             };
-            handler(&mut ctx, argv)
+            // A handler bug must cost one error reply, not the connection (and never the
+            // process): shard guards release their locks while unwinding.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&mut ctx, argv)))
+                .unwrap_or_else(|_| {
+                    tracing::warn!("Command '{}' panicked; replying with an error", cmd.name());
+                    Err(CmdError::err("internal error while executing the command"))
+                })
         };
         let usec = started.elapsed_us();
         let counters = &self.stats.commands[cmd.id];
@@ -275,6 +274,32 @@ impl Exec<'_> {
             .last_cmd
             .store(cmd.id + 1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// What C's `%.Ns` prints of an argument: up to `max` bytes, stopping at a NUL byte.
+fn c_string(arg: &[u8], max: usize) -> &[u8] {
+    let arg = &arg[..memchr::memchr(0, arg).unwrap_or(arg.len())];
+    &arg[..arg.len().min(max)]
+}
+
+/// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' ` with the client's
+/// bytes as sent, at most 128 bytes of arguments (behaves like `commandCheckExistence()`).
+fn unknown_command_error(argv: &Argv<'_>) -> Vec<u8> {
+    let mut args: Vec<u8> = Vec::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push(b'\'');
+        args.extend_from_slice(c_string(a, room));
+        args.extend_from_slice(b"' ");
+    }
+    let mut err = b"ERR unknown command '".to_vec();
+    err.extend_from_slice(c_string(argv.get(0), 128));
+    err.extend_from_slice(b"', with args beginning with: ");
+    err.extend_from_slice(&args);
+    err
 }
 
 /// Arguments MONITOR must not show (passwords).

@@ -510,29 +510,38 @@ fn commandstats_section(server: &Server, b: &mut String) {
     }
 }
 
-/// (keys, keys with an expiry) per database, in one pass over the shards.
-pub fn keyspace_sizes(server: &Server) -> Vec<(usize, usize)> {
-    let mut sizes = vec![(0usize, 0usize); server.keyspace.databases()];
-    server.keyspace.for_each_shard(|_, shard| {
-        for (db, size) in sizes.iter_mut().enumerate() {
-            if let Some(d) = shard.db_ref(db) {
-                size.0 += d.len();
-                size.1 += d.expires();
-            }
-        }
-    });
-    sizes
+/// Keys, keys with an expiry, and the sum of their expiry times of one database.
+#[derive(Clone, Copy, Default)]
+struct DbSize {
+    keys: usize,
+    expires: usize,
+    expiry_sum_ms: i128,
 }
 
 fn keyspace_section(server: &Server, b: &mut String) {
-    for (db, (keys, expires)) in keyspace_sizes(server).into_iter().enumerate() {
-        if keys == 0 {
+    let mut sizes = vec![DbSize::default(); server.keyspace.databases()];
+    server.keyspace.for_each_shard(|_, shard| {
+        for (db, size) in sizes.iter_mut().enumerate() {
+            if let Some(d) = shard.db_ref(db) {
+                size.keys += d.len();
+                size.expires += d.expires();
+                size.expiry_sum_ms += d.expiry_sum_ms();
+            }
+        }
+    });
+    let now = clock::now_ms() as i128;
+    for (db, size) in sizes.into_iter().enumerate() {
+        if size.keys == 0 {
             continue;
         }
-        let avg_ttl = server.avg_ttl_ms(db);
+        let avg_ttl = match size.expires {
+            0 => 0,
+            n => (size.expiry_sum_ms / n as i128 - now).max(0),
+        };
         let _ = write!(
             b,
-            "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"
+            "db{db}:keys={},expires={},avg_ttl={avg_ttl}\r\n",
+            size.keys, size.expires
         );
     }
 }

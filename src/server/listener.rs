@@ -85,40 +85,32 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 
 /// Starts worker threads, the acceptors and the cron; blocks until shutdown is requested.
 pub fn run(server: Arc<Server>, listeners: Vec<std::net::TcpListener>) {
-    let workers = server.process.workers;
-    let mut senders = Vec::with_capacity(workers);
-    let mut handles = Vec::new();
-    for w in 0..workers {
+    let mut senders = Vec::with_capacity(server.process.workers);
+    for w in 0..server.process.workers {
         let (tx, rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
         senders.push(tx);
         let srv = server.clone();
-        let listeners = if w == 0 {
-            listeners
-                .iter()
-                .filter_map(|l| l.try_clone().ok())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let senders_for_acceptor = if w == 0 { Some(()) } else { None };
-        handles.push((w, srv, rx, listeners, senders_for_acceptor));
-    }
-    let senders = Arc::new(senders);
-    let mut threads = Vec::new();
-    for (w, srv, rx, listeners, acceptor) in handles {
-        let senders = senders.clone();
-        let t = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(format!("tessera-worker-{w}"))
-            .spawn(move || worker_main(srv, w, rx, listeners, acceptor.map(|_| senders)))
+            .spawn(move || worker_main(srv, w, rx))
             .expect("invariant: worker thread can be spawned");
-        threads.push(t);
+    }
+    // Accepting runs on threads of its own, so a worker busy with a slow command never
+    // delays new connections bound for the other workers.
+    let senders = Arc::new(senders);
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let srv = server.clone();
+        let senders = senders.clone();
+        std::thread::Builder::new()
+            .name(format!("tessera-accept-{i}"))
+            .spawn(move || accept_loop(srv, listener, senders))
+            .expect("invariant: acceptor thread can be spawned");
     }
     let cron_server = server.clone();
     std::thread::Builder::new()
         .name("tessera-cron".into())
         .spawn(move || cron::run(cron_server))
         .expect("invariant: cron thread can be spawned");
-    drop(listeners);
     wait_for_shutdown(&server);
 }
 
@@ -148,8 +140,6 @@ fn worker_main(
     server: Arc<Server>,
     index: usize,
     mut rx: mpsc::UnboundedReceiver<std::net::TcpStream>,
-    listeners: Vec<std::net::TcpListener>,
-    senders: Option<Arc<Vec<mpsc::UnboundedSender<std::net::TcpStream>>>>,
 ) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -157,13 +147,6 @@ fn worker_main(
         .build()
         .expect("invariant: a worker runtime can be built");
     rt.block_on(async move {
-        if let Some(senders) = senders {
-            for l in listeners {
-                let srv = server.clone();
-                let senders = senders.clone();
-                tokio::spawn(accept_loop(srv, l, senders));
-            }
-        }
         while let Some(std_stream) = rx.recv().await {
             let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else {
                 continue;
@@ -174,33 +157,39 @@ fn worker_main(
     });
 }
 
-async fn accept_loop(
+/// Accepts connections (blocking, on its own thread), refuses those Redis would refuse, and
+/// hands the rest to the workers in turn.
+fn accept_loop(
     server: Arc<Server>,
     listener: std::net::TcpListener,
     senders: Arc<Vec<mpsc::UnboundedSender<std::net::TcpStream>>>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        tracing::warn!("Could not register a listening socket");
+    use std::io::Write;
+    if listener.set_nonblocking(false).is_err() {
+        tracing::warn!("Could not use a listening socket");
         return;
-    };
+    }
     let mut next = 0usize;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (mut stream, peer) = match listener.accept() {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!("Accepting client connection: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                std::thread::sleep(std::time::Duration::from_millis(10));
                 continue;
             }
         };
-        let settings = server.config.settings();
-        if server.clients.len() as u64 >= settings.maxclients {
-            let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
-            server.clients.rejected_connections.fetch_add(1, Relaxed);
-            continue;
-        }
-        if settings.protected_mode && settings.requirepass.is_none() && !is_loopback(&peer) {
-            let _ = stream.try_write(PROTECTED_MODE_DENIED);
+        let settings = server.config.settings_arc();
+        let refusal: Option<&[u8]> = if server.clients.len() as u64 >= settings.maxclients {
+            Some(b"-ERR max number of clients reached\r\n")
+        } else if settings.protected_mode && settings.requirepass.is_none() && !is_loopback(&peer) {
+            Some(PROTECTED_MODE_DENIED)
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            let _ = stream.set_write_timeout(Some(std::time::Duration::from_millis(100)));
+            let _ = stream.write_all(message);
             server.clients.rejected_connections.fetch_add(1, Relaxed);
             continue;
         }
@@ -210,12 +199,11 @@ async fn accept_loop(
                 .with_time(std::time::Duration::from_secs(settings.tcp_keepalive_secs));
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
         }
-        drop(settings);
-        let Ok(std_stream) = stream.into_std() else {
+        if stream.set_nonblocking(true).is_err() {
             continue;
-        };
+        }
         let target = next % senders.len();
         next = next.wrapping_add(1);
-        let _ = senders[target].send(std_stream);
+        let _ = senders[target].send(stream);
     }
 }

@@ -50,13 +50,15 @@ pub struct Pause {
 }
 
 impl Pause {
-    /// Whether a command with these properties must wait now.
+    /// Whether clients are paused at `now_ms` (any mode). One atomic load when not.
     #[inline]
-    pub fn blocks(&self, now_ms: i64, is_write: bool) -> bool {
+    pub fn active(&self, now_ms: i64) -> bool {
         let until = self.until_ms.load(Relaxed);
-        if until == 0 || until <= now_ms {
-            return false;
-        }
+        until != 0 && until > now_ms
+    }
+
+    /// Whether, during an active pause, a command with these properties must wait.
+    pub fn blocks(&self, is_write: bool) -> bool {
         match self.mode.load(Relaxed) {
             2 => true,
             1 => is_write,
@@ -118,8 +120,6 @@ pub struct Server {
     pub memory_peak: AtomicU64,
     /// CPU time spent in the active expiry cycle (INFO expire_cycle_cpu_milliseconds).
     pub expire_cycle_ms: AtomicU64,
-    /// Average remaining TTL per database, in ms, as last estimated by the cron.
-    pub avg_ttl: Vec<AtomicU64>,
 }
 
 impl Server {
@@ -159,13 +159,7 @@ impl Server {
             memory_startup: crate::util::alloc::used_memory(),
             memory_peak: AtomicU64::new(0),
             expire_cycle_ms: AtomicU64::new(0),
-            avg_ttl: (0..settings.databases).map(|_| AtomicU64::new(0)).collect(),
         }
-    }
-
-    /// The cron's estimate of the average TTL of keys with an expiry in `db` (INFO keyspace).
-    pub fn avg_ttl_ms(&self, db: usize) -> u64 {
-        self.avg_ttl.get(db).map_or(0, |a| a.load(Relaxed))
     }
 
     /// Asks the main thread to shut the server down.

@@ -271,3 +271,41 @@ fn random_garbage_never_kills_the_server() {
     }
     still_healthy(&mut s);
 }
+
+#[test]
+fn non_ascii_unknown_commands_are_errors_not_ghosts() {
+    let mut s = server_with_data();
+    let mut c = s.client();
+    let reply = c.cmd_raw(&["привет".as_bytes(), "a\u{e9}".as_bytes()]);
+    assert_eq!(
+        reply,
+        "-ERR unknown command 'привет', with args beginning with: 'a\u{e9}' \r\n".as_bytes()
+    );
+    // Bytes are echoed as sent, up to a NUL as Redis's %s does.
+    let reply = c.cmd_raw(&[b"\xff\xfe", b"x\x00y"]);
+    assert_eq!(
+        reply,
+        b"-ERR unknown command '\xff\xfe', with args beginning with: 'x' \r\n"
+    );
+    assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
+    // Exactly the two live connections are listed: no leftovers from failed ones.
+    let mut other = s.client();
+    let list = other.cmd(&["CLIENT", "LIST"]).text();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    still_healthy(&mut s);
+}
+
+#[test]
+fn huge_glob_patterns_do_not_crash() {
+    let mut s = server_with_data();
+    let mut c = s.client();
+    let key = "a".repeat(100_000);
+    c.cmd(&["SET", &key, "v"]);
+    let pattern = format!("{}b", "*?".repeat(100_000));
+    assert_eq!(c.cmd(&["KEYS", &pattern]), Resp::Array(vec![]));
+    c.send(&["PSUBSCRIBE", &pattern]);
+    c.read_reply();
+    let mut p = s.client();
+    assert_eq!(p.cmd(&["PUBLISH", &key, "x"]), Resp::Int(0));
+    still_healthy(&mut s);
+}

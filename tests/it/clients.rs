@@ -213,3 +213,55 @@ fn protected_mode_refuses_remote_clients_without_password() {
     let mut local = s.client();
     assert_eq!(local.cmd(&["PING"]), Resp::Simple("PONG".into()));
 }
+
+#[test]
+fn monitors_are_normal_clients_and_monitor_twice_is_silent() {
+    let s = TestServer::tessera(&[]);
+    let mut mon = s.client();
+    assert_eq!(mon.cmd(&["MONITOR"]), Resp::Simple("OK".into()));
+    mon.send(&["MONITOR"]);
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["CLIENT", "KILL", "TYPE", "replica"]), Resp::Int(0));
+    let normal = c.cmd(&["CLIENT", "LIST", "TYPE", "normal"]).text();
+    assert_eq!(normal.lines().count(), 2, "{normal}");
+    let line = normal
+        .lines()
+        .find(|l| l.contains("flags=O"))
+        .expect("the monitor");
+    assert!(
+        line.ends_with(" resp=2"),
+        "CLIENT LIST lines end as in 7.0.15: {line}"
+    );
+    // The second MONITOR got no reply: the next thing the monitor reads is a fed command.
+    c.cmd(&["SET", "x", "1"]);
+    assert!(mon.read_reply().text().contains("\"SET\" \"x\" \"1\""));
+}
+
+#[test]
+fn new_connections_are_served_while_a_worker_is_busy() {
+    let s = TestServer::tessera(&["--server-threads", "2", "--enable-debug-command", "yes"]);
+    let mut busy = s.client();
+    busy.send(&["DEBUG", "SLEEP", "2"]);
+    std::thread::sleep(Duration::from_millis(100));
+    // Connections go to the workers in turn: of two new ones, one lands on the idle worker.
+    let started = Instant::now();
+    let mut answered = false;
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let mut c = s.client();
+        c.send(&["PING"]);
+        waiting.push(c);
+    }
+    for c in waiting.iter_mut() {
+        let _ = c.stream.set_read_timeout(Some(Duration::from_millis(900)));
+        if matches!(c.read_reply_raw(), Ok((Resp::Simple(ref p), _)) if p == "PONG") {
+            answered = true;
+        }
+    }
+    assert!(
+        answered,
+        "no new connection was served within {:?}",
+        started.elapsed()
+    );
+    assert_eq!(busy.read_reply(), Resp::Simple("OK".into()));
+}

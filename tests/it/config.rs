@@ -264,3 +264,29 @@ fn daemonize_with_pidfile() {
     );
     assert!(!pidfile.exists(), "pidfile removed on shutdown");
 }
+
+#[test]
+fn rename_command_to_a_long_secret_name() {
+    let secret = "b840fc02d524045429941cc15f59e41cb7be6c52";
+    let s = TestServer::tessera(&[
+        "--rename-command",
+        "config",
+        secret,
+        "--rename-command",
+        "flushall",
+        "",
+    ]);
+    let mut c = s.client();
+    assert!(
+        c.cmd(&["CONFIG", "GET", "hz"]).is_error(),
+        "the old name is gone"
+    );
+    assert_eq!(
+        c.cmd(&[&secret.to_ascii_uppercase(), "GET", "hz"]),
+        Resp::Array(vec![bulk("hz"), bulk("10")])
+    );
+    assert!(
+        c.cmd(&["FLUSHALL"]).is_error(),
+        "renamed to nothing: removed"
+    );
+}

@@ -133,3 +133,81 @@ fn expire_commands_and_ttl() {
     assert_eq!(c.cmd(&["EXPIREAT", "k", "1"]), Resp::Int(1));
     assert_eq!(c.cmd(&["EXISTS", "k"]), Resp::Int(0));
 }
+
+#[test]
+fn the_clock_advances_within_a_pipeline() {
+    // Each command reads the clock, as Redis's call() does: a key set to expire in 100 ms is
+    // gone for a GET that follows a 300 ms command in the same pipeline.
+    let s = TestServer::tessera(&["--enable-debug-command", "yes"]);
+    let mut c = s.client();
+    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let mut wire = Vec::new();
+    for cmd in [
+        &["SET", "k", "v", "PX", "100"][..],
+        &["DEBUG", "SLEEP", "0.3"],
+        &["GET", "k"],
+        &["PTTL", "k"],
+    ] {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        wire.extend_from_slice(&crate::common::encode(&args));
+    }
+    c.send_raw(&wire);
+    assert_eq!(c.read_reply(), Resp::Simple("OK".into()));
+    assert_eq!(c.read_reply(), Resp::Simple("OK".into()));
+    assert_eq!(c.read_reply(), Resp::Null);
+    assert_eq!(c.read_reply(), Resp::Int(-2));
+}
+
+#[test]
+fn nothing_expires_while_clients_are_paused() {
+    let s = TestServer::tessera(&["--hz", "50"]);
+    let mut c = s.client();
+    c.cmd(&["SET", "k", "v", "PX", "100"]);
+    assert_eq!(
+        c.cmd(&["CLIENT", "PAUSE", "1000", "WRITE"]),
+        Resp::Simple("OK".into())
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    // Reads see the key as gone, but the dataset is left as it is (as in Redis).
+    assert_eq!(c.cmd(&["GET", "k"]), Resp::Null);
+    assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(1));
+    assert_eq!(info_field(&mut c, "stats", "expired_keys"), 0);
+    c.cmd(&["CLIENT", "UNPAUSE"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || c.cmd(&["DBSIZE"])
+            == Resp::Int(0)),
+        "expired after the pause"
+    );
+    assert_eq!(info_field(&mut c, "stats", "expired_keys"), 1);
+}
+
+#[test]
+fn overwriting_an_expired_key_counts_and_notifies_it() {
+    let s = TestServer::tessera(&[
+        "--enable-debug-command",
+        "yes",
+        "--notify-keyspace-events",
+        "KEAn",
+    ]);
+    let mut c = s.client();
+    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    c.cmd(&["SET", "k", "v", "PX", "10"]);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut sub = s.client();
+    sub.send(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    sub.read_reply();
+    c.cmd(&["MSET", "k", "v2"]);
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(sub.read_reply().items()[2].text());
+    }
+    assert_eq!(
+        events,
+        vec![
+            "__keyevent@0__:expired",
+            "__keyevent@0__:new",
+            "__keyevent@0__:set"
+        ]
+    );
+    assert_eq!(info_field(&mut c, "stats", "expired_keys"), 1);
+}

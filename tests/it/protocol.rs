@@ -274,3 +274,62 @@ fn replies_survive_a_client_that_reads_late() {
     writer.join().expect("writer");
     assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
 }
+
+#[test]
+fn a_streaming_client_does_not_starve_others() {
+    // One connection pipelines SETs non-stop (reading its replies on another thread); a
+    // second connection's PING must still be answered promptly, and memory must not grow
+    // with unsent replies.
+    let s = TestServer::tessera(&["--server-threads", "1"]);
+    let streamer = s.client();
+    let reader = {
+        let mut stream = streamer.stream.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0usize;
+            // Reads until the server has been quiet for a second (all replies delivered).
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            total
+        })
+    };
+    let chunk = crate::common::encode(&[b"SET", b"key", b"val"]).repeat(2000);
+    let writer = {
+        let mut stream = streamer.stream.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let mut sent = 0usize;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+                sent += 2000;
+            }
+            sent
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut c = s.client();
+    let mut worst = std::time::Duration::ZERO;
+    for _ in 0..10 {
+        let t0 = std::time::Instant::now();
+        assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
+        worst = worst.max(t0.elapsed());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sent = writer.join().expect("writer");
+    let received = reader.join().expect("reader");
+    assert!(
+        worst < std::time::Duration::from_secs(1),
+        "PING waited {worst:?} behind the stream"
+    );
+    // "+OK\r\n" per SET: every SET sent was answered.
+    assert_eq!(received, sent * 5, "{received} reply bytes for {sent} SETs");
+    drop(streamer);
+}
