@@ -56,6 +56,7 @@ fn make_slot(hash: u32, pos: usize) -> u64 {
 
 /// A hash table of `E`, keyed by `E::key()`.
 #[derive(Clone)]
+#[repr(C)]
 pub struct DenseTable<E> {
     entries: Vec<E>,
     index: Box<[u64]>,

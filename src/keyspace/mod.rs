@@ -13,15 +13,16 @@
 pub mod bytes;
 pub mod dense;
 pub mod effects;
+pub mod lock;
 pub mod slot;
 pub mod value;
 
 use bitflags::bitflags;
-use parking_lot::{Mutex, MutexGuard};
 
 pub use bytes::SmallBytes;
 pub use dense::DenseTable;
 pub use effects::{Effects, EventClass};
+pub use lock::{Holding, Shard, ShardGuard};
 pub use slot::{Slot, key_slot};
 pub use value::{Entry, HashValue, SetValue, StrEncoding, Value, ValueType};
 
@@ -75,8 +76,9 @@ impl ExpiryBook {
     }
 }
 
-/// One database inside one shard.
+/// One database inside one shard. `repr(C)`: the table (touched on every lookup) first.
 #[derive(Default)]
+#[repr(C)]
 pub struct Db {
     table: DenseTable<Entry>,
     expiry: ExpiryBook,
@@ -295,6 +297,7 @@ impl Db {
 /// shard's own cache line first and no separate allocation; others are created on first
 /// write.
 #[derive(Default)]
+#[repr(C)]
 pub struct ShardData {
     db0: Db,
     /// Databases 1.., grown on demand.
@@ -368,17 +371,6 @@ impl ShardData {
     }
 }
 
-/// One slot shard: its lock and its data. Aligned to a cache line so neighbouring shards
-/// locked from different threads do not share one.
-#[repr(align(64))]
-#[derive(Default)]
-pub struct Shard {
-    data: Mutex<ShardData>,
-}
-
-/// A locked shard.
-pub type ShardGuard<'a> = MutexGuard<'a, ShardData>;
-
 /// Several locked shards, taken in ascending slot order.
 pub struct MultiGuard<'a> {
     /// (slot, guard), sorted by slot, without duplicates.
@@ -422,7 +414,7 @@ impl Keyspace {
 
     #[inline]
     pub fn lock(&self, slot: Slot) -> ShardGuard<'_> {
-        self.shards[slot.0 as usize].data.lock()
+        self.shards[slot.0 as usize].lock(slot.0)
     }
 
     #[inline]
@@ -442,30 +434,45 @@ impl Keyspace {
         slots.dedup();
         let guards = slots
             .iter()
-            .map(|&s| (s, self.shards[s as usize].data.lock()))
+            .map(|&s| (s, self.shards[s as usize].lock(s)))
             .collect();
         MultiGuard { guards }
     }
 
     /// Locks every shard, in slot order: the exclusive gate for whole-keyspace operations.
     pub fn lock_all(&self) -> Vec<ShardGuard<'_>> {
-        self.shards.iter().map(|s| s.data.lock()).collect()
+        self.shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.lock(i as u16))
+            .collect()
     }
 
     /// Runs `f` on each shard in turn, each locked only while `f` runs on it.
     pub fn for_each_shard(&self, mut f: impl FnMut(Slot, &mut ShardData)) {
         for (i, shard) in self.shards.iter().enumerate() {
-            let mut guard = shard.data.lock();
+            let mut guard = shard.lock(i as u16);
             f(Slot(i as u16), &mut guard);
         }
+    }
+
+    /// Takes the shards of `slots` (all shards when `None`) for a transaction: until the
+    /// result is dropped, this thread's `lock*` calls on them succeed without locking.
+    pub fn hold(&self, slots: Option<Vec<u16>>) -> Holding<'_> {
+        let slots = slots.map(|mut s| {
+            s.sort_unstable();
+            s.dedup();
+            s
+        });
+        lock::hold(&self.shards, slots)
     }
 
     /// Keys and keys-with-expiry in database `db`.
     pub fn db_size(&self, db: usize) -> (usize, usize) {
         let mut keys = 0;
         let mut expires = 0;
-        for shard in self.shards.iter() {
-            let guard = shard.data.lock();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let guard = shard.lock(i as u16);
             if let Some(d) = guard.db_ref(db) {
                 keys += d.len();
                 expires += d.expires();

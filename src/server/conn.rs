@@ -118,6 +118,7 @@ struct Connection {
     reply: Reply,
     client: Client,
     fx: Effects,
+    clock: clock::CommandClock,
 }
 
 /// Serves one accepted connection until it closes.
@@ -145,6 +146,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
         parser: RequestParser::default(),
         reply: Reply::new(2),
         fx: Effects::default(),
+        clock: clock::CommandClock::new(),
     };
     let end = conn.run().await;
     if !conn.client.shared.is_killed() {
@@ -287,6 +289,7 @@ impl Connection {
         let server = self.server.clone();
         let settings = server.config.settings_arc();
         let stats = server.stats.worker(self.worker);
+        self.clock.refresh();
         let mut pos = 0;
         let mut ran: u32 = 0;
         let mut end = None;
@@ -321,6 +324,7 @@ impl Connection {
                         fx: &mut self.fx,
                         settings: &settings,
                         stats,
+                        clock: &mut self.clock,
                     }
                     .execute(&argv);
                     if outcome == Outcome::Done {
@@ -340,6 +344,7 @@ impl Connection {
                         server.pause.unpaused.notified(),
                     )
                     .await;
+                    self.clock.refresh();
                 }
             }
             pos += n;

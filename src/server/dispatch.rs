@@ -30,6 +30,7 @@ pub struct Exec<'a> {
     pub fx: &'a mut Effects,
     pub settings: &'a Settings,
     pub stats: &'a WorkerStats,
+    pub clock: &'a mut clock::CommandClock,
 }
 
 /// Commands allowed in RESP2 while subscribed.
@@ -128,9 +129,9 @@ impl Exec<'_> {
             self.reject(Some(cmd), &err);
             return Outcome::Done;
         }
-        // The command's clock, read per command as `call()` does in Redis: expiry and EX/PX
-        // times stay right after a slow command earlier in the same pipeline.
-        let now_ms = clock::now_ms();
+        // The command's clock (see CommandClock): fresh after any slow command, so expiry and
+        // EX/PX times stay right within a pipeline, as with Redis's per-command clock.
+        let now_ms = self.clock.now_ms();
         if server.pause.active(now_ms) {
             if server
                 .pause
@@ -191,6 +192,7 @@ impl Exec<'_> {
                 })
         };
         let usec = started.elapsed_us();
+        self.clock.ran(usec);
         let counters = &self.stats.commands[cmd.id];
         counters.calls.add(1);
         counters.usec.add(usec);
