@@ -117,6 +117,8 @@ fn free_effort(value: &Value) -> usize {
     match value {
         Value::Hash(h) => h.len(),
         Value::Set(s) => s.len(),
+        Value::List(l) => l.len(),
+        Value::ZSet(z) => z.len(),
         _ => 1,
     }
 }

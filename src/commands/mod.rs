@@ -17,14 +17,17 @@ mod bitmap;
 mod connection;
 mod generic;
 mod hash;
+mod hll;
 mod introspect;
 pub mod keyspec;
+mod list;
 mod pubsub;
 mod random;
 mod scan;
 mod server;
 mod set;
 mod string;
+mod zset;
 
 use crate::config::Settings;
 use crate::keyspace::{Effects, Keyspace};

@@ -226,6 +226,19 @@ fn serialized_length(v: &Value) -> usize {
                 .sum::<usize>()
                 + len_prefix(s.len())
         }
+        Value::List(l) => {
+            l.items()
+                .iter()
+                .map(|m| len_prefix(m.len()) + m.len())
+                .sum::<usize>()
+                + len_prefix(l.len())
+        }
+        Value::ZSet(z) => {
+            z.iter()
+                .map(|(m, _)| len_prefix(m.len()) + m.len() + 9)
+                .sum::<usize>()
+                + len_prefix(z.len())
+        }
     }
 }
 

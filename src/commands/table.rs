@@ -5,7 +5,10 @@ use hashbrown::HashMap;
 
 use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
-use super::{Handler, bitmap, connection, generic, hash, introspect, pubsub, server, set, string};
+use super::{
+    Handler, bitmap, connection, generic, hash, hll, introspect, list, pubsub, server, set, string,
+    zset,
+};
 
 /// Every family's handlers, by full command name (`get`, `client|list`).
 fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
@@ -19,6 +22,9 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         connection::HANDLERS,
         server::HANDLERS,
         introspect::HANDLERS,
+        list::HANDLERS,
+        zset::HANDLERS,
+        hll::HANDLERS,
     ]
     .into_iter()
     .flatten()

@@ -62,6 +62,8 @@ pub struct Settings {
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: usize,
     pub latency_monitor_threshold: i64,
@@ -87,6 +89,8 @@ impl Settings {
             hash_max_listpack_entries: self.hash_max_listpack_entries,
             hash_max_listpack_value: self.hash_max_listpack_value,
             set_max_intset_entries: self.set_max_intset_entries,
+            zset_max_listpack_entries: self.zset_max_listpack_entries,
+            zset_max_listpack_value: self.zset_max_listpack_value,
         }
     }
 }
@@ -752,6 +756,8 @@ fn build_settings(values: &[String]) -> Settings {
         hash_max_listpack_entries: int("hash-max-listpack-entries") as usize,
         hash_max_listpack_value: int("hash-max-listpack-value") as usize,
         set_max_intset_entries: int("set-max-intset-entries") as usize,
+        zset_max_listpack_entries: int("zset-max-listpack-entries") as usize,
+        zset_max_listpack_value: int("zset-max-listpack-value") as usize,
         slowlog_log_slower_than: int("slowlog-log-slower-than"),
         slowlog_max_len: int("slowlog-max-len") as usize,
         latency_monitor_threshold: int("latency-monitor-threshold"),

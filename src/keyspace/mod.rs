@@ -13,9 +13,11 @@
 pub mod bytes;
 pub mod dense;
 pub mod effects;
+pub mod list;
 pub mod lock;
 pub mod slot;
 pub mod value;
+pub mod zset;
 
 use bitflags::bitflags;
 
@@ -24,7 +26,7 @@ pub use dense::DenseTable;
 pub use effects::{Effects, EventClass};
 pub use lock::{Holding, Shard, ShardGuard};
 pub use slot::{Slot, key_slot};
-pub use value::{Entry, HashValue, SetValue, StrEncoding, Value, ValueType};
+pub use value::{Entry, HashValue, ListValue, SetValue, StrEncoding, Value, ValueType, ZSetValue};
 
 bitflags! {
     /// How a lookup treats the key it finds (Redis's `LOOKUP_*` flags). The empty set is a

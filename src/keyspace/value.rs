@@ -15,6 +15,8 @@ use rand::Rng;
 
 use super::bytes::SmallBytes;
 use super::dense::{DenseTable, Keyed};
+pub use super::list::ListValue;
+pub use super::zset::ZSetValue;
 use crate::protocol::parse::parse_i64;
 
 /// A field/value pair of a hash.
@@ -44,6 +46,8 @@ pub enum Value {
     Str(SmallBytes),
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
+    List(Box<ListValue>),
+    ZSet(Box<ZSetValue>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
@@ -54,6 +58,8 @@ pub enum ValueType {
     String,
     Hash,
     Set,
+    List,
+    ZSet,
 }
 
 impl ValueType {
@@ -62,6 +68,8 @@ impl ValueType {
             ValueType::String => "string",
             ValueType::Hash => "hash",
             ValueType::Set => "set",
+            ValueType::List => "list",
+            ValueType::ZSet => "zset",
         }
     }
 }
@@ -124,6 +132,8 @@ impl Entry {
             Value::Str(s) => string_encoding(s, self.str_encoding),
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 }
@@ -144,6 +154,8 @@ impl Value {
             Value::Str(_) => ValueType::String,
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
+            Value::List(_) => ValueType::List,
+            Value::ZSet(_) => ValueType::ZSet,
         }
     }
 
@@ -153,6 +165,8 @@ impl Value {
             Value::Str(s) => s.heap_size(),
             Value::Hash(h) => std::mem::size_of::<HashValue>() + h.heap_size(),
             Value::Set(s) => std::mem::size_of::<SetValue>() + s.heap_size(),
+            Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSetValue>() + z.heap_size(),
         }
     }
 }
@@ -163,6 +177,8 @@ pub struct EncodingLimits {
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
 }
 
 impl HashValue {
@@ -607,6 +623,8 @@ mod tests {
         hash_max_listpack_entries: 2,
         hash_max_listpack_value: 4,
         set_max_intset_entries: 2,
+        zset_max_listpack_entries: 2,
+        zset_max_listpack_value: 4,
     };
 
     #[test]
@@ -672,6 +690,8 @@ mod tests {
         hash_max_listpack_entries: 8,
         hash_max_listpack_value: 8,
         set_max_intset_entries: 8,
+        zset_max_listpack_entries: 8,
+        zset_max_listpack_value: 8,
     };
 
     #[test]

@@ -185,3 +185,6 @@ scripts!(connection, strings, server);
 scripts!(bitmaps);
 scripts!(keys);
 scripts!(hashes, sets);
+scripts!(lists);
+scripts!(zsets);
+scripts!(hll);

@@ -1,0 +1,5 @@
+//! List commands (behaves like Redis's t_list.c).
+
+use super::Handler;
+
+pub(super) const HANDLERS: &[(&str, Handler)] = &[];

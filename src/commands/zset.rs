@@ -1,0 +1,5 @@
+//! Sorted-set commands (behaves like Redis's t_zset.c).
+
+use super::Handler;
+
+pub(super) const HANDLERS: &[(&str, Handler)] = &[];
