@@ -96,6 +96,7 @@ pub(super) fn unsubscribe_all_silently(ctx: &mut Ctx<'_>) {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _: &Argv<'_>) -> CmdResult {
+    ctx.client.discard_transaction(&ctx.server.signals);
     unsubscribe_all_silently(ctx);
     if ctx.client.monitor {
         ctx.server.monitors.remove(ctx.client.id);

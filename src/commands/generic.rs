@@ -28,7 +28,8 @@ use super::scan::{ScanOptions, parse_cursor};
 use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::keyspace::slot::SLOTS;
 use crate::keyspace::{
-    Db, Effects, Entry, EventClass, Keyspace, LookupFlags, ShardData, Slot, SmallBytes, Value,
+    Db, Effects, Entry, EventClass, Keyspace, LookupFlags, ShardData, ShardGuard, Slot, SmallBytes,
+    Value, key_slot,
 };
 use crate::protocol::parse::parse_i64;
 use crate::protocol::{Aggregate, Argv};
@@ -446,9 +447,10 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> CmdResult {
     entry.key = SmallBytes::from_slice(dst);
     ctx.fx.notify(EventClass::NEW, "new", dst);
     dst_db.put(entry);
-    drop(locked);
+    // Staged under the locks: they also tell WATCHers of both keys (see keyspace::signals).
     ctx.fx.notify(EventClass::GENERIC, "rename_from", src);
     ctx.fx.notify(EventClass::GENERIC, "rename_to", dst);
+    drop(locked);
     ctx.fx.dirty += 1;
     if nx {
         ctx.reply.int(1);
@@ -500,10 +502,10 @@ fn r#move(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let entry = shard.db(src_db).remove_at(pos);
     ctx.fx.notify_db(EventClass::NEW, "new", key, dst_db);
     shard.db(dst_db).put(entry);
-    drop(shard);
     ctx.fx.notify(EventClass::GENERIC, "move_from", key);
     ctx.fx
         .notify_db(EventClass::GENERIC, "move_to", key, dst_db);
+    drop(shard);
     ctx.fx.dirty += 1;
     ctx.reply.int(1);
     Ok(())
@@ -565,9 +567,9 @@ fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let replaced = target.remove(dst);
     ctx.fx.notify_db(EventClass::NEW, "new", dst, dst_db);
     target.put(duplicate);
-    drop(locked);
     ctx.fx
         .notify_db(EventClass::GENERIC, "copy_to", dst, dst_db);
+    drop(locked);
     ctx.fx.dirty += 1;
     ctx.reply.int(1);
     if let Some(old) = replaced {
@@ -831,7 +833,9 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut removed = 0;
     // Every lock is taken before any is released (two-phase locking), so the flush is one
     // atomic step for every other command; each shard is released once it is emptied.
-    for mut shard in ctx.keyspace().lock_all() {
+    let shards = ctx.keyspace().lock_all();
+    touch_watched_in_db(ctx, &shards, db, None);
+    for mut shard in shards {
         if let Some(d) = shard.take_db(db).filter(|d| !d.is_empty()) {
             removed += d.len();
             taken.push(d);
@@ -848,7 +852,11 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let lazy = flush_is_lazy(ctx, argv)?;
     let mut taken = Vec::new();
     let mut removed = 0;
-    for mut shard in ctx.keyspace().lock_all() {
+    let shards = ctx.keyspace().lock_all();
+    for db in 0..ctx.keyspace().databases() {
+        touch_watched_in_db(ctx, &shards, db, None);
+    }
+    for mut shard in shards {
         let keys = shard.key_count();
         if keys > 0 {
             removed += keys;
@@ -861,6 +869,32 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
+/// Before database `db` is emptied, or swapped with `replaced_with`, marks the clients
+/// watching its keys as Redis's `touchAllWatchedKeysInDb()` does. `shards` is every shard,
+/// locked, in slot order.
+fn touch_watched_in_db(
+    ctx: &Ctx<'_>,
+    shards: &[ShardGuard<'_>],
+    db: usize,
+    replaced_with: Option<usize>,
+) {
+    let now_ms = ctx.fx.now_ms;
+    let entry = |key: &[u8], db: usize| {
+        shards[key_slot(key).0 as usize]
+            .db_ref(db)
+            .and_then(|d| d.peek(key))
+    };
+    ctx.server.signals.touch_db(
+        db,
+        |key| entry(key, db).is_some(),
+        |key| {
+            replaced_with
+                .and_then(|other| entry(key, other))
+                .map(|e| e.is_expired(now_ms))
+        },
+    );
+}
+
 /// SWAPDB index1 index2 (behaves like `swapdbCommand()`): swaps the two databases in every
 /// shard under all shard locks, so no command sees a half-swapped keyspace.
 fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -871,7 +905,10 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let b = int32(argv.get(2), Some("invalid second DB index"))?;
     let (a, b) = (existing_db(ctx, a)?, existing_db(ctx, b)?);
     if a != b {
-        for mut shard in ctx.keyspace().lock_all() {
+        let shards = ctx.keyspace().lock_all();
+        touch_watched_in_db(ctx, &shards, a, Some(b));
+        touch_watched_in_db(ctx, &shards, b, Some(a));
+        for mut shard in shards {
             shard.swap_dbs(a, b);
         }
     }

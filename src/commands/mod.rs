@@ -27,6 +27,7 @@ mod scan;
 mod server;
 mod set;
 mod string;
+mod transaction;
 mod zset;
 
 use crate::config::Settings;

@@ -7,7 +7,7 @@ use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
 use super::{
     Handler, bitmap, connection, generic, hash, hll, introspect, list, pubsub, server, set, string,
-    zset,
+    transaction, zset,
 };
 
 /// Every family's handlers, by full command name (`get`, `client|list`).
@@ -25,6 +25,7 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         list::HANDLERS,
         zset::HANDLERS,
         hll::HANDLERS,
+        transaction::HANDLERS,
     ]
     .into_iter()
     .flatten()
@@ -45,6 +46,27 @@ fn with_lowercase<R>(name: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     }
 }
 
+/// What the dispatcher treats specially inside MULTI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxRole {
+    /// Queued inside MULTI.
+    Queued,
+    /// EXEC: runs the queue.
+    Exec,
+    /// Runs at once even inside MULTI: MULTI, DISCARD, WATCH, QUIT, RESET.
+    Immediate,
+}
+
+impl TxRole {
+    fn of(name: &str) -> TxRole {
+        match name {
+            "exec" => TxRole::Exec,
+            "multi" | "discard" | "watch" | "quit" | "reset" => TxRole::Immediate,
+            _ => TxRole::Queued,
+        }
+    }
+}
+
 /// One command or subcommand the server serves.
 pub struct Command {
     /// Dense id, for per-command statistics.
@@ -55,6 +77,7 @@ pub struct Command {
     /// Subcommands by lower-case short name.
     subcommands: HashMap<Vec<u8>, usize>,
     pub parent: Option<usize>,
+    pub tx_role: TxRole,
 }
 
 impl Command {
@@ -130,6 +153,7 @@ impl CommandTable {
                 handler,
                 subcommands: HashMap::new(),
                 parent: None,
+                tx_role: TxRole::of(meta.name),
             });
             for sub in served_subs {
                 let sid = commands.len();
@@ -139,6 +163,7 @@ impl CommandTable {
                     handler: handlers.get(sub.name).copied(),
                     subcommands: HashMap::new(),
                     parent: Some(id),
+                    tx_role: TxRole::Queued,
                 });
                 commands[id]
                     .subcommands

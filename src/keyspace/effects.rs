@@ -7,7 +7,10 @@
 
 use bitflags::bitflags;
 
+use std::sync::Arc;
+
 use super::bytes::SmallBytes;
+use super::signals::{KeySignals, Touch};
 
 bitflags! {
     /// `notify-keyspace-events` classes (Redis's NOTIFY_* bits).
@@ -130,6 +133,12 @@ pub struct Effects {
     /// Clients are paused (CLIENT PAUSE): the dataset stays constant, so an expired key reads
     /// as missing but is not deleted (behaves like `expireIfNeeded()` while paused).
     pub paused: bool,
+    /// Where watched-key touches and ready keys go; `None` where nobody can watch or block
+    /// (unit tests).
+    pub signals: Option<Arc<KeySignals>>,
+    /// Keys created while clients were blocked: (db, key), served after the command (or the
+    /// whole transaction) released its locks. Not cleared by [`reset`](Self::reset).
+    pub ready: Vec<(usize, SmallBytes)>,
 }
 
 impl Effects {
@@ -152,6 +161,19 @@ impl Effects {
     /// Stages an event for `key` in database `db`.
     #[inline]
     pub fn notify_db(&mut self, class: EventClass, name: &'static str, key: &[u8], db: usize) {
+        #[cfg(debug_assertions)]
+        if self.signals.is_some() {
+            let slot = super::key_slot(key).0;
+            assert!(
+                super::lock::guarded_by_current_thread(slot),
+                "invariant: event '{name}' staged under the key's shard lock"
+            );
+        }
+        if let Some(signals) = &self.signals
+            && signals.active()
+        {
+            self.signal(class, name, key, db);
+        }
         if self.notify_flags.intersects(class)
             && self
                 .notify_flags
@@ -163,6 +185,37 @@ impl Effects {
                 key: SmallBytes::from_slice(key),
                 db,
             });
+        }
+    }
+
+    /// Tells watchers and blocked clients about a write (see [`KeySignals`]).
+    #[cold]
+    fn signal(&mut self, class: EventClass, name: &'static str, key: &[u8], db: usize) {
+        let Some(signals) = &self.signals else {
+            return;
+        };
+        if class == EventClass::KEY_MISS {
+            return;
+        }
+        let how = if class == EventClass::EXPIRED
+            || class == EventClass::EVICTED
+            || matches!(name, "del" | "rename_from" | "move_from")
+        {
+            Touch::Deleted
+        } else {
+            Touch::Written
+        };
+        signals.touch(db, key, how);
+        // A created key is what a blocked client can be waiting for (behaves like the
+        // `signalKeyAsReady()` in `dbAdd()`); the serving side checks the type.
+        if class == EventClass::NEW
+            && signals.any_blocked()
+            && !self
+                .ready
+                .iter()
+                .any(|(d, k)| *d == db && k.as_slice() == key)
+        {
+            self.ready.push((db, SmallBytes::from_slice(key)));
         }
     }
 

@@ -51,8 +51,15 @@ struct Held {
     all: bool,
     /// The held slots, sorted (when not `all`).
     slots: Vec<u16>,
-    /// Held slots that a guard is using right now.
-    in_use: Vec<u16>,
+    /// Held slots that a guard is using right now, one bit per slot (a transaction holding
+    /// everything may run FLUSHALL, which takes a guard on every shard).
+    in_use: Vec<u64>,
+}
+
+impl Held {
+    fn holds(&self, slot: u16) -> bool {
+        self.all || self.slots.binary_search(&slot).is_ok()
+    }
 }
 
 thread_local! {
@@ -61,45 +68,88 @@ thread_local! {
     static HELD: RefCell<Held> = RefCell::new(Held::default());
 }
 
-/// Claims a held shard for a guard; `false` if this thread does not hold it.
+/// Claims a held shard for a guard; `false` if this thread holds no shards.
 fn claim_held(slot: u16) -> bool {
     if !HOLDING.with(Cell::get) {
         return false;
     }
     HELD.with(|h| {
         let mut h = h.borrow_mut();
-        if !(h.all || h.slots.binary_search(&slot).is_ok()) {
-            return false;
-        }
+        // Locking a shard outside the held set could deadlock against another thread's
+        // ascending-order locking; transactions compute their shards up front, so reaching
+        // here is a bug, reported as a panic (an error reply) rather than a hang.
         assert!(
-            !h.in_use.contains(&slot),
+            h.holds(slot),
+            "invariant: a transaction locks only the shards it holds"
+        );
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        assert!(
+            h.in_use[word] & bit == 0,
             "invariant: one guard per shard at a time"
         );
-        h.in_use.push(slot);
+        h.in_use[word] |= bit;
         true
     })
 }
 
 fn release_held(slot: u16) {
-    HELD.with(|h| h.borrow_mut().in_use.retain(|&s| s != slot));
+    HELD.with(|h| {
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        h.borrow_mut().in_use[word] &= !bit;
+    });
+}
+
+/// Debug builds track which shards the current thread has guards on, so code that must run
+/// under a key's lock (staging keyspace events, which also invalidate WATCHes) can assert
+/// it does.
+#[cfg(debug_assertions)]
+mod tracking {
+    use std::cell::RefCell;
+
+    use super::SLOTS;
+
+    thread_local! {
+        static GUARDED: RefCell<Vec<u64>> = RefCell::new(vec![0; SLOTS / 64]);
+    }
+
+    pub fn set(slot: u16, on: bool) {
+        GUARDED.with(|g| {
+            let mut g = g.borrow_mut();
+            let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+            if on {
+                g[word] |= bit;
+            } else {
+                g[word] &= !bit;
+            }
+        });
+    }
+
+    pub fn is_set(slot: u16) -> bool {
+        GUARDED.with(|g| g.borrow()[slot as usize / 64] & (1u64 << (slot % 64)) != 0)
+    }
+}
+
+/// Whether the current thread has a guard on `slot` or holds it for a transaction (debug
+/// builds only).
+#[cfg(debug_assertions)]
+pub fn guarded_by_current_thread(slot: u16) -> bool {
+    tracking::is_set(slot) || (HOLDING.with(Cell::get) && HELD.with(|h| h.borrow().holds(slot)))
 }
 
 impl Shard {
     /// Locks the shard (or reuses it when this thread holds it for a transaction).
     #[inline]
     pub(super) fn lock(&self, slot: u16) -> ShardGuard<'_> {
-        if claim_held(slot) {
-            return ShardGuard {
-                shard: self,
-                slot,
-                owned: false,
-            };
+        let owned = !claim_held(slot);
+        if owned {
+            self.raw.lock();
         }
-        self.raw.lock();
+        #[cfg(debug_assertions)]
+        tracking::set(slot, true);
         ShardGuard {
             shard: self,
             slot,
-            owned: true,
+            owned,
         }
     }
 }
@@ -133,6 +183,8 @@ impl DerefMut for ShardGuard<'_> {
 impl Drop for ShardGuard<'_> {
     #[inline]
     fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        tracking::set(self.slot, false);
         if self.owned {
             // SAFETY: an owned guard is created right after locking `raw` on this thread.
             unsafe { self.shard.raw.unlock() };
@@ -164,7 +216,7 @@ pub(super) fn hold(shards: &[Shard], slots: Option<Vec<u16>>) -> Holding<'_> {
         let mut h = h.borrow_mut();
         h.all = all;
         h.slots = if all { Vec::new() } else { slots.clone() };
-        h.in_use.clear();
+        h.in_use = vec![0; SLOTS / 64];
     });
     HOLDING.with(|c| c.set(true));
     Holding { shards, slots }
@@ -215,6 +267,16 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| drop(ks.lock_key(b"k")));
         });
+    }
+
+    #[test]
+    #[should_panic(expected = "locks only the shards it holds")]
+    fn locking_outside_the_held_set_panics_instead_of_risking_deadlock() {
+        let ks = Keyspace::new(1);
+        let held = super::super::key_slot(b"a").0;
+        assert_ne!(held, super::super::key_slot(b"b").0);
+        let _holding = ks.hold(Some(vec![held]));
+        let _b = ks.lock_key(b"b");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod dense;
 pub mod effects;
 pub mod list;
 pub mod lock;
+pub mod signals;
 pub mod slot;
 pub mod value;
 pub mod zset;
@@ -25,6 +26,7 @@ pub use bytes::SmallBytes;
 pub use dense::DenseTable;
 pub use effects::{Effects, EventClass};
 pub use lock::{Holding, Shard, ShardGuard};
+pub use signals::{KeySignals, Touch, WatchFlag};
 pub use slot::{Slot, key_slot};
 pub use value::{Entry, HashValue, ListValue, SetValue, StrEncoding, Value, ValueType, ZSetValue};
 

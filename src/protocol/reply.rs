@@ -98,6 +98,15 @@ impl Reply {
 
     /// Null bulk in RESP2 (`$-1`), null in RESP3 (`_`).
     #[inline]
+    /// The null array: `*-1` in RESP2 (EXEC aborted by WATCH, a blocking pop timing out).
+    pub fn null_array(&mut self) {
+        if self.is_resp3() {
+            self.buf.extend_from_slice(b"_\r\n");
+        } else {
+            self.buf.extend_from_slice(b"*-1\r\n");
+        }
+    }
+
     pub fn null(&mut self) {
         if self.is_resp3() {
             self.buf.extend_from_slice(b"_\r\n");

@@ -11,6 +11,9 @@ use std::sync::atomic::{
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::keyspace::{KeySignals, SmallBytes, WatchFlag};
+use crate::protocol::Argv;
+
 /// CLIENT REPLY mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -161,6 +164,62 @@ impl ClientShared {
     }
 }
 
+/// A command queued by MULTI, with its own copy of the arguments.
+pub struct QueuedCommand {
+    pub cmd_id: usize,
+    data: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl QueuedCommand {
+    pub fn new(cmd_id: usize, argv: &Argv<'_>) -> Self {
+        let mut data = Vec::new();
+        let mut ranges = Vec::with_capacity(argv.len());
+        for a in argv.iter() {
+            ranges.push(data.len()..data.len() + a.len());
+            data.extend_from_slice(a);
+        }
+        QueuedCommand {
+            cmd_id,
+            data,
+            ranges,
+        }
+    }
+
+    pub fn argv(&self) -> Argv<'_> {
+        Argv::new(&self.data, &self.ranges)
+    }
+}
+
+/// A transaction being queued, between MULTI and EXEC.
+#[derive(Default)]
+pub struct MultiState {
+    pub queued: Vec<QueuedCommand>,
+    /// A command was rejected while queueing: EXEC must fail (Redis's CLIENT_DIRTY_EXEC).
+    pub failed: bool,
+}
+
+/// The keys a client WATCHes, and the flag writers set when they touch one.
+#[derive(Default)]
+pub struct Watching {
+    pub flag: Arc<WatchFlag>,
+    pub keys: Vec<(usize, SmallBytes)>,
+}
+
+impl Watching {
+    pub fn is_watching(&self, db: usize, key: &[u8]) -> bool {
+        self.keys
+            .iter()
+            .any(|(d, k)| *d == db && k.as_slice() == key)
+    }
+
+    /// Forgets every watched key (behaves like `unwatchAllKeys()`); the dirty flag stays.
+    pub fn unwatch_all(&mut self, signals: &KeySignals) {
+        signals.unwatch(&self.flag, &self.keys);
+        self.keys.clear();
+    }
+}
+
 /// Connection-local client state.
 pub struct Client {
     pub id: u64,
@@ -175,6 +234,11 @@ pub struct Client {
     pub close_after_reply: bool,
     pub action: Option<ConnAction>,
     pub monitor: bool,
+    /// Set between MULTI and EXEC/DISCARD.
+    pub multi: Option<MultiState>,
+    pub watching: Watching,
+    /// Running the commands of EXEC: blocking commands must not block.
+    pub in_exec: bool,
 }
 
 impl Client {
@@ -193,6 +257,9 @@ impl Client {
             close_after_reply: false,
             action: None,
             monitor: false,
+            multi: None,
+            watching: Watching::default(),
+            in_exec: false,
         }
     }
 
@@ -210,6 +277,15 @@ impl Client {
     pub fn set_resp(&mut self, resp: u8) {
         self.resp = resp;
         self.shared.resp.store(resp, Relaxed);
+    }
+
+    /// Ends a transaction without running it: the queue is dropped and every key unwatched
+    /// (behaves like `discardTransaction()`).
+    pub fn discard_transaction(&mut self, signals: &KeySignals) {
+        self.multi = None;
+        self.shared.set_flag(flags::MULTI, false);
+        self.watching.unwatch_all(signals);
+        self.watching.flag.clear();
     }
 
     pub fn set_authenticated(&mut self, yes: bool) {

@@ -145,7 +145,10 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
         rbuf: Vec::with_capacity(READ_CHUNK),
         parser: RequestParser::default(),
         reply: Reply::new(2),
-        fx: Effects::default(),
+        fx: Effects {
+            signals: Some(server.signals.clone()),
+            ..Effects::default()
+        },
         clock: clock::CommandClock::new(),
     };
     let end = conn.run().await;
@@ -411,6 +414,7 @@ impl Connection {
         if self.client.monitor {
             server.monitors.remove(id);
         }
+        self.client.watching.unwatch_all(&server.signals);
         server.clients.remove(id);
     }
 }

@@ -84,6 +84,7 @@ pub fn active_expire_cycle(
 ) -> usize {
     let started = Instant::now();
     let mut fx = Effects::new(clock::now_ms(), 0, settings.notify_keyspace_events);
+    fx.signals = Some(server.signals.clone());
     let stats = server.stats.shared();
     for _ in 0..SLOTS {
         let slot = crate::keyspace::Slot(cursor as u16);

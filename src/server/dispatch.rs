@@ -4,10 +4,10 @@
 //! slow log, latency monitor, MONITOR feed, CLIENT REPLY modes).
 
 use super::Server;
-use super::client::{Client, ReplyMode};
+use super::client::{Client, QueuedCommand, ReplyMode};
 use super::stats::WorkerStats;
 use crate::commands::meta::CmdFlags;
-use crate::commands::table::Lookup;
+use crate::commands::table::{Lookup, TxRole};
 use crate::commands::{CmdError, Command, Ctx};
 use crate::config::Settings;
 use crate::keyspace::{Effects, EventClass};
@@ -61,6 +61,17 @@ fn may_replicate(name: &str) -> bool {
 impl Exec<'_> {
     /// Replies with a rejection (an error before the command ran) and counts it.
     fn reject(&mut self, cmd: Option<&Command>, err: &str) {
+        self.flag_transaction();
+        if let Some(c) = cmd.filter(|c| c.tx_role == TxRole::Exec) {
+            // A rejected EXEC ends the transaction (behaves like `execCommandAbort()`).
+            self.client.discard_transaction(&self.server.signals);
+            let reason = err.strip_prefix("ERR ").unwrap_or(err);
+            let text = format!("EXECABORT Transaction discarded because of: {reason}");
+            self.reply.error(&text);
+            self.stats.count_error("EXECABORT");
+            self.stats.commands[c.id].rejected.add(1);
+            return;
+        }
         self.reply.error(err);
         self.stats.count_error(CmdError::code(err));
         if let Some(c) = cmd {
@@ -82,6 +93,7 @@ impl Exec<'_> {
         let cmd = match server.commands.lookup(name, argv.try_get(1)) {
             Lookup::Found(c) => c,
             Lookup::Unknown => {
+                self.flag_transaction();
                 self.reply.error_bytes(&unknown_command_error(argv));
                 self.stats.count_error("ERR");
                 return Outcome::Done;
@@ -92,6 +104,7 @@ impl Exec<'_> {
                 err.extend_from_slice(
                     format!("'. Try {} HELP.", container.name().to_ascii_uppercase()).as_bytes(),
                 );
+                self.flag_transaction();
                 self.reply.error_bytes(&err);
                 self.stats.count_error("ERR");
                 return Outcome::Done;
@@ -129,22 +142,56 @@ impl Exec<'_> {
             self.reject(Some(cmd), &err);
             return Outcome::Done;
         }
+        let in_multi = self.client.multi.is_some();
+        if in_multi && cmd.flags().contains(CmdFlags::NO_MULTI) {
+            self.reject(Some(cmd), "ERR Command not allowed inside a transaction");
+            return Outcome::Done;
+        }
         // The command's clock (see CommandClock): fresh after any slow command, so expiry and
         // EX/PX times stay right within a pipeline, as with Redis's per-command clock.
         let now_ms = self.clock.now_ms();
         if server.pause.active(now_ms) {
-            if server
-                .pause
-                .blocks(cmd.is_write() || may_replicate(cmd.name()))
-            {
+            if server.pause.blocks(self.may_replicate(cmd)) {
                 return Outcome::Paused;
             }
             self.fx.paused = true;
         } else {
             self.fx.paused = false;
         }
+        if in_multi && cmd.tx_role == TxRole::Queued {
+            if let Some(multi) = self.client.multi.as_mut()
+                && !multi.failed
+            {
+                multi.queued.push(QueuedCommand::new(cmd.id, argv));
+            }
+            self.reply.simple("QUEUED");
+            return Outcome::Done;
+        }
         self.call(cmd, argv, now_ms);
         Outcome::Done
+    }
+
+    /// A command rejected inside MULTI makes EXEC fail (behaves like `flagTransaction()`).
+    fn flag_transaction(&mut self) {
+        if let Some(multi) = self.client.multi.as_mut() {
+            multi.failed = true;
+        }
+    }
+
+    /// Whether CLIENT PAUSE WRITE holds this command: writes and may-replicate commands, and
+    /// EXEC of a transaction that queued one.
+    fn may_replicate(&self, cmd: &Command) -> bool {
+        let one = |c: &Command| c.is_write() || may_replicate(c.name());
+        if one(cmd) {
+            return true;
+        }
+        match (&self.client.multi, cmd.tx_role) {
+            (Some(multi), TxRole::Exec) => multi
+                .queued
+                .iter()
+                .any(|q| one(self.server.commands.get(q.cmd_id))),
+            _ => false,
+        }
     }
 
     fn debug_allowed(&self) -> bool {
@@ -159,7 +206,7 @@ impl Exec<'_> {
     }
 
     /// Calls the handler and does the bookkeeping around it (behaves like `call()`).
-    fn call(&mut self, cmd: &Command, argv: &Argv<'_>, now_ms: i64) {
+    pub(super) fn call(&mut self, cmd: &Command, argv: &Argv<'_>, now_ms: i64) {
         let Some(handler) = cmd.handler else {
             // A container reached with its own arity satisfied but no subcommand: Redis
             // cannot get here either (containers have arity -2).
@@ -174,7 +221,9 @@ impl Exec<'_> {
             .reset(now_ms, self.client.db, self.settings.notify_keyspace_events);
         let reply_start = self.reply.len();
         let started = clock::Stopwatch::start();
-        let result = {
+        let result = if cmd.tx_role == TxRole::Exec && self.client.multi.is_some() {
+            self.exec_transaction(now_ms)
+        } else {
             let mut ctx = Ctx {
                 server: self.server,
                 client: self.client,
@@ -219,17 +268,17 @@ impl Exec<'_> {
     fn flush_effects(&mut self) {
         let fx = &mut *self.fx;
         let stats = self.stats;
-        if fx.expired_keys > 0 {
-            stats.expired_keys.add(fx.expired_keys);
-        }
-        if fx.keyspace_hits > 0 {
-            stats.keyspace_hits.add(fx.keyspace_hits);
-        }
-        if fx.keyspace_misses > 0 {
-            stats.keyspace_misses.add(fx.keyspace_misses);
-        }
-        if fx.dirty > 0 {
-            stats.dirty.add(fx.dirty);
+        // Taken, not read: EXEC flushes after each queued command and again for itself.
+        for (count, counter) in [
+            (&mut fx.expired_keys, &stats.expired_keys),
+            (&mut fx.keyspace_hits, &stats.keyspace_hits),
+            (&mut fx.keyspace_misses, &stats.keyspace_misses),
+            (&mut fx.dirty, &stats.dirty),
+        ] {
+            let n = std::mem::take(count);
+            if n > 0 {
+                counter.add(n);
+            }
         }
         if !fx.events.is_empty() {
             publish_events(self.server, fx);

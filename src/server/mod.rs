@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;
+mod transaction;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
@@ -26,7 +27,7 @@ use tokio::sync::Notify;
 
 use crate::commands::CommandTable;
 use crate::config::Config;
-use crate::keyspace::Keyspace;
+use crate::keyspace::{KeySignals, Keyspace};
 use client::ClientRegistry;
 use monitor::Monitors;
 use pubsub::PubSub;
@@ -98,6 +99,8 @@ pub struct ProcessInfo {
 pub struct Server {
     pub config: Config,
     pub keyspace: Keyspace,
+    /// Watched keys and the count of blocked clients, as writers see them.
+    pub signals: Arc<KeySignals>,
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
@@ -133,6 +136,7 @@ impl Server {
             .unwrap_or_default();
         Server {
             keyspace: Keyspace::new(settings.databases),
+            signals: Arc::new(KeySignals::new()),
             stats: Stats::new(workers, commands.len(), now),
             commands,
             config,

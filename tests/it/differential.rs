@@ -188,3 +188,4 @@ scripts!(hashes, sets);
 scripts!(lists);
 scripts!(zsets);
 scripts!(hll);
+scripts!(transactions);

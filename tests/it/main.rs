@@ -11,3 +11,4 @@ mod interop;
 mod protocol;
 mod pubsub;
 mod server;
+mod transactions;
