@@ -113,6 +113,23 @@ fn as_list_mut(e: &mut Entry) -> Result<&mut ListValue, CmdError> {
     }
 }
 
+/// The position and list under `key` for a write command; `None` after replying with
+/// `missing` when the key does not exist (behaves like `lookupKeyWriteOrReply()` +
+/// `checkType()`).
+fn write_list<'d>(
+    d: &'d mut Db,
+    key: &[u8],
+    fx: &mut Effects,
+    reply: &mut Reply,
+    missing: impl FnOnce(&mut Reply),
+) -> Result<Option<(usize, &'d mut ListValue)>, CmdError> {
+    let Some(pos) = d.find(key, fx) else {
+        missing(reply);
+        return Ok(None);
+    };
+    Ok(Some((pos, as_list_mut(d.at_mut(pos))?)))
+}
+
 /// A null array: `*-1` in RESP2, `_` in RESP3 (Redis's `addReplyNullArray()`).
 fn null_array(r: &mut Reply) {
     r.raw(if r.is_resp3() { b"_\r\n" } else { b"*-1\r\n" });
@@ -184,11 +201,9 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(ctx.client.db);
-    let Some(pos) = d.find(key, ctx.fx) else {
-        ctx.reply.int(0);
+    let Some((_, list)) = write_list(d, key, ctx.fx, ctx.reply, |r| r.int(0))? else {
         return Ok(());
     };
-    let list = as_list_mut(d.at_mut(pos))?;
     let Some(pivot) = list.find(argv.get(3)) else {
         ctx.reply.int(-1);
         return Ok(());
@@ -253,14 +268,13 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> CmdResult {
     let key = argv.get(1);
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(ctx.client.db);
-    let Some(pos) = d.find(key, ctx.fx) else {
-        match count {
-            Some(_) => null_array(ctx.reply),
-            None => ctx.reply.null(),
-        }
+    let missing = |r: &mut Reply| match count {
+        Some(_) => null_array(r),
+        None => r.null(),
+    };
+    let Some((pos, list)) = write_list(d, key, ctx.fx, ctx.reply, missing)? else {
         return Ok(());
     };
-    let list = as_list_mut(d.at_mut(pos))?;
     let n = match count {
         None => match end.pop(list) {
             Some(item) => {
@@ -416,11 +430,9 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(ctx.client.db);
-    let Some(pos) = d.find(key, ctx.fx) else {
-        ctx.reply.ok();
+    let Some((pos, list)) = write_list(d, key, ctx.fx, ctx.reply, Reply::ok)? else {
         return Ok(());
     };
-    let list = as_list_mut(d.at_mut(pos))?;
     let removed = list.retain_range(list.range(start, end));
     ctx.fx.notify(EventClass::LIST, "ltrim", key);
     delete_if_empty(d, pos, key, ctx.fx);
@@ -544,11 +556,9 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(ctx.client.db);
-    let Some(pos) = d.find(key, ctx.fx) else {
-        ctx.reply.int(0);
+    let Some((pos, list)) = write_list(d, key, ctx.fx, ctx.reply, |r| r.int(0))? else {
         return Ok(());
     };
-    let list = as_list_mut(d.at_mut(pos))?;
     // `unsigned_abs` also covers i64::MIN, which Redis cannot negate and treats as "all".
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let removed = list.remove_matching(argv.get(3), count >= 0, limit);
@@ -762,26 +772,39 @@ mod tests {
         assert!(reply.buf.is_empty());
     }
 
+    /// What `move_one` writes to, in database 0.
+    struct Mover {
+        fx: Effects,
+        reply: Reply,
+    }
+
+    impl Mover {
+        fn mv(
+            &mut self,
+            locked: &mut MultiGuard<'_>,
+            keys: [&[u8]; 2],
+            ends: [End; 2],
+        ) -> Result<bool, CmdError> {
+            let [src, dst] = keys;
+            let [from, to] = ends;
+            move_one(locked, 0, src, dst, from, to, &mut self.fx, &mut self.reply)
+        }
+    }
+
     #[test]
     fn move_one_events_and_rotation() {
         let ks = Keyspace::new(16);
         let mut locked = ks.lock_keys([&b"src"[..], b"dst", b"str"]);
         list_of(locked.db(b"src", 0), b"src", &["a", "b"]);
-        let (mut fx, mut reply) = (fx(), Reply::new(3));
-        let moved = move_one(
-            &mut locked,
-            0,
-            b"src",
-            b"dst",
-            End::Head,
-            End::Tail,
-            &mut fx,
-            &mut reply,
-        );
+        let mut m = Mover {
+            fx: fx(),
+            reply: Reply::new(3),
+        };
+        let moved = m.mv(&mut locked, [b"src", b"dst"], [End::Head, End::Tail]);
         assert_eq!(moved, Ok(true));
-        assert_eq!(reply.buf, b"$1\r\na\r\n");
+        assert_eq!(m.reply.buf, b"$1\r\na\r\n");
         assert_eq!(
-            events(&fx),
+            events(&m.fx),
             [
                 ("new", b"dst".to_vec()),
                 ("rpush", b"dst".to_vec()),
@@ -789,77 +812,41 @@ mod tests {
             ]
         );
         // A one-element list rotated onto itself stays.
-        fx.events.clear();
-        let rotated = move_one(
-            &mut locked,
-            0,
-            b"dst",
-            b"dst",
-            End::Tail,
-            End::Head,
-            &mut fx,
-            &mut reply,
-        );
+        m.fx.events.clear();
+        let rotated = m.mv(&mut locked, [b"dst", b"dst"], [End::Tail, End::Head]);
         assert_eq!(rotated, Ok(true));
         assert_eq!(
             contents(locked.db(b"dst", 0), b"dst"),
             Some(vec![b"a".to_vec()])
         );
         assert_eq!(
-            events(&fx),
+            events(&m.fx),
             [("lpush", b"dst".to_vec()), ("rpop", b"dst".to_vec())]
         );
         // A destination of another type changes nothing.
         locked
             .db(b"str", 0)
-            .add(b"str", Value::Str(SmallBytes::from_slice(b"v")), &mut fx);
-        let blocked = move_one(
-            &mut locked,
-            0,
-            b"src",
-            b"str",
-            End::Head,
-            End::Head,
-            &mut fx,
-            &mut reply,
-        );
+            .add(b"str", Value::Str(SmallBytes::from_slice(b"v")), &mut m.fx);
+        let blocked = m.mv(&mut locked, [b"src", b"str"], [End::Head, End::Head]);
         assert_eq!(blocked, Err(CmdError::WrongType));
         assert_eq!(
             contents(locked.db(b"src", 0), b"src"),
             Some(vec![b"b".to_vec()])
         );
         // Emptying the source deletes it after the pop event.
-        fx.events.clear();
-        let last = move_one(
-            &mut locked,
-            0,
-            b"src",
-            b"dst",
-            End::Head,
-            End::Head,
-            &mut fx,
-            &mut reply,
-        );
+        m.fx.events.clear();
+        let last = m.mv(&mut locked, [b"src", b"dst"], [End::Head, End::Head]);
         assert_eq!(last, Ok(true));
         assert_eq!(
-            events(&fx),
+            events(&m.fx),
             [
                 ("lpush", b"dst".to_vec()),
                 ("lpop", b"src".to_vec()),
                 ("del", b"src".to_vec())
             ]
         );
-        assert_eq!(fx.dirty, 3);
-        let missing = move_one(
-            &mut locked,
-            0,
-            b"src",
-            b"dst",
-            End::Head,
-            End::Head,
-            &mut fx,
-            &mut reply,
-        );
+        assert_eq!(m.fx.dirty, 3);
+        let missing = m.mv(&mut locked, [b"src", b"dst"], [End::Head, End::Head]);
         assert_eq!(missing, Ok(false));
     }
 }
