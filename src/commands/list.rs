@@ -135,14 +135,12 @@ fn null_array(r: &mut Reply) {
     r.raw(if r.is_resp3() { b"_\r\n" } else { b"*-1\r\n" });
 }
 
-/// Deletes the list at `pos` if it became empty, staging `del`; returns whether it did.
-fn delete_if_empty(d: &mut Db, pos: usize, key: &[u8], fx: &mut Effects) -> bool {
-    let emptied = matches!(&d.at(pos).value, Value::List(l) if l.is_empty());
-    if emptied {
+/// Deletes the list at `pos` if it became empty, staging `del`.
+fn delete_if_empty(d: &mut Db, pos: usize, key: &[u8], fx: &mut Effects) {
+    if matches!(&d.at(pos).value, Value::List(l) if l.is_empty()) {
         d.remove_at(pos);
         fx.notify(EventClass::GENERIC, "del", key);
     }
-    emptied
 }
 
 /// The bookkeeping after `n` elements were popped from `end` of the list at `pos`
