@@ -64,6 +64,8 @@ pub struct Settings {
     pub set_max_intset_entries: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
+    /// Largest sparse HyperLogLog, header included, before it turns dense.
+    pub hll_sparse_max_bytes: usize,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: usize,
     pub latency_monitor_threshold: i64,
@@ -758,6 +760,7 @@ fn build_settings(values: &[String]) -> Settings {
         set_max_intset_entries: int("set-max-intset-entries") as usize,
         zset_max_listpack_entries: int("zset-max-listpack-entries") as usize,
         zset_max_listpack_value: int("zset-max-listpack-value") as usize,
+        hll_sparse_max_bytes: int("hll-sparse-max-bytes") as usize,
         slowlog_log_slower_than: int("slowlog-log-slower-than"),
         slowlog_max_len: int("slowlog-max-len") as usize,
         latency_monitor_threshold: int("latency-monitor-threshold"),
