@@ -162,8 +162,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             value::merge_into(&mut max, hll)?;
         }
     }
-    // 2. The destination is dense if any input was, and its registers are raised one by
-    //    one in index order, so a sparse one grows (or turns dense) as in Redis.
+    // 2. The destination is dense if any input was; its registers are raised one by one.
     let d = locked.db(dest, db);
     let pos = match d.find(dest, ctx.fx) {
         Some(pos) => pos,
@@ -173,9 +172,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         if any_dense {
             value::to_dense(hll)?;
         }
-        for (index, &reg) in max.iter().enumerate().filter(|(_, r)| **r > 0) {
-            value::raise(hll, index, reg, sparse_max)?;
-        }
+        value::raise_all(hll, &max, sparse_max)?;
         value::invalidate_cache(hll);
         Ok::<_, Corrupt>(())
     })??;

@@ -7,6 +7,7 @@ mod common;
 mod config;
 mod differential;
 mod expiry;
+mod hll;
 mod interop;
 mod protocol;
 mod pubsub;

@@ -67,6 +67,15 @@ mod tests {
         }
     }
 
+    /// Checked against the registers Redis sets for these elements.
+    #[test]
+    fn known_patterns() {
+        // A run over 32, which turns a sparse HLL dense.
+        assert_eq!(pattern(b"x4433771783"), (5455, 34));
+        assert_eq!(pattern(b"a"), (12711, 2));
+        assert_eq!(pattern(b"hello"), (9216, 1));
+    }
+
     #[test]
     fn pattern_is_bounded() {
         for i in 0..10_000u32 {

@@ -153,8 +153,35 @@ pub enum Raised {
     NeedsDense,
 }
 
-/// Raises register `index` to `value` if it is lower, editing the opcodes of `hll`, whose
-/// body starts at `body_at` (behaves like `hllSparseSet()` without its promotion).
+/// Where the search for the opcode covering a register starts: an opcode boundary, the
+/// register its opcode starts at, and the opcode before it.
+///
+/// An edit changes nothing before the opcode preceding the edited one, and that opcode
+/// still starts at the same register, so raises in increasing register order (PFMERGE)
+/// resume from there instead of from the start of the body.
+#[derive(Clone, Copy, Debug)]
+pub struct Cursor {
+    body_at: usize,
+    at: usize,
+    first: usize,
+    prev: Option<usize>,
+}
+
+impl Cursor {
+    /// The start of a body at `body_at`.
+    pub fn start(body_at: usize) -> Cursor {
+        Cursor {
+            body_at,
+            at: body_at,
+            first: 0,
+            prev: None,
+        }
+    }
+}
+
+/// Raises register `index` to `value` if it is lower, editing the opcodes of `hll`
+/// (behaves like `hllSparseSet()` without its promotion). `cursor` must be at or before
+/// the opcode covering `index`; it is left where the next, higher register may resume.
 ///
 /// 1. Find the opcode covering `index` (corrupt if none does).
 /// 2. A VAL already at least `value`: nothing to do. A VAL or ZERO of one register: the
@@ -162,10 +189,10 @@ pub enum Raised {
 /// 3. Otherwise split the opcode around `index` into up to three opcodes (the run before,
 ///    VAL(value, 1), the run after) and splice them in; if that grows the string past
 ///    `max_bytes`, the HLL must turn dense instead.
-/// 4. Join VAL opcodes of equal value next to the edit ([`join_vals`]).
+/// 4. Join VAL opcodes of equal value from the opcode before the edit ([`join_vals`]).
 pub fn raise(
     hll: &mut Vec<u8>,
-    body_at: usize,
+    cursor: &mut Cursor,
     index: usize,
     value: u8,
     max_bytes: usize,
@@ -174,7 +201,13 @@ pub fn raise(
         return Ok(Raised::NeedsDense);
     }
     // 1.
-    let (mut at, mut first, mut prev) = (body_at, 0, None);
+    let Cursor {
+        mut at,
+        mut first,
+        mut prev,
+        ..
+    } = *cursor;
+    let mut resume = Cursor::start(cursor.body_at);
     let op = loop {
         if at >= hll.len() {
             return Err(Corrupt);
@@ -183,10 +216,17 @@ pub fn raise(
         if index < first + op.span() {
             break op;
         }
+        resume = Cursor {
+            at,
+            first,
+            prev,
+            ..resume
+        };
         prev = Some(at);
         at += op.width();
         first += op.span();
     };
+    *cursor = resume;
     // 2.
     match op {
         Op::Val(old, _) if old >= value => return Ok(Raised::Unchanged),
@@ -208,8 +248,8 @@ pub fn raise(
             hll.truncate(new_len);
         }
     }
-    // 4.
-    join_vals(hll, prev.unwrap_or(body_at));
+    // 4. Without an opcode before, the edited one is the first.
+    join_vals(hll, prev.unwrap_or(at));
     Ok(Raised::Changed)
 }
 
@@ -313,7 +353,10 @@ mod tests {
         let mut v = empty();
         assert_eq!(v, [0x7f, 0xff]);
         for (index, value) in [(1000, 2), (1020, 3), (1021, 3)] {
-            assert_eq!(raise(&mut v, 0, index, value, 3000), Ok(Raised::Changed));
+            assert_eq!(
+                raise(&mut v, &mut Cursor::start(0), index, value, 3000),
+                Ok(Raised::Changed)
+            );
         }
         assert_eq!(
             ops(&v),
@@ -325,8 +368,14 @@ mod tests {
                 Op::XZero(15362)
             ]
         );
-        assert_eq!(raise(&mut v, 0, 1021, 3, 3000), Ok(Raised::Unchanged));
-        assert_eq!(raise(&mut v, 0, 1021, 2, 3000), Ok(Raised::Unchanged));
+        assert_eq!(
+            raise(&mut v, &mut Cursor::start(0), 1021, 3, 3000),
+            Ok(Raised::Unchanged)
+        );
+        assert_eq!(
+            raise(&mut v, &mut Cursor::start(0), 1021, 2, 3000),
+            Ok(Raised::Unchanged)
+        );
     }
 
     #[test]
@@ -346,7 +395,10 @@ mod tests {
                 } else {
                     Raised::Unchanged
                 };
-                assert_eq!(raise(&mut v, 0, index, value, usize::MAX), Ok(want));
+                assert_eq!(
+                    raise(&mut v, &mut Cursor::start(0), index, value, usize::MAX),
+                    Ok(want)
+                );
             }
             assert_eq!(registers(&v), model);
             assert!(ops(&v).iter().all(|op| match *op {
@@ -357,19 +409,56 @@ mod tests {
         }
     }
 
+    /// Ascending raises resuming from a carried cursor edit exactly like raises that
+    /// search from the start (which is what Redis does).
+    #[test]
+    fn a_carried_cursor_edits_like_a_fresh_one() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for round in 0..40 {
+            let spread = if round % 2 == 0 { 200 } else { REGISTERS };
+            let mut base = empty();
+            for _ in 0..150 {
+                let (index, value) = (rng.random_range(0..spread), rng.random_range(1..=8));
+                raise(&mut base, &mut Cursor::start(0), index, value, usize::MAX).unwrap();
+            }
+            let mut targets: Vec<(usize, u8)> = (0..300)
+                .map(|_| (rng.random_range(0..spread), rng.random_range(1..=8)))
+                .collect();
+            targets.sort_unstable_by_key(|t| t.0);
+            targets.dedup_by_key(|t| t.0);
+            let (mut carried, mut fresh) = (base.clone(), base);
+            let mut cursor = Cursor::start(0);
+            for (index, value) in targets {
+                let a = raise(&mut carried, &mut cursor, index, value, usize::MAX);
+                let b = raise(&mut fresh, &mut Cursor::start(0), index, value, usize::MAX);
+                assert_eq!(a, b);
+                assert_eq!(carried, fresh, "round {round}, register {index}");
+            }
+        }
+    }
+
     #[test]
     fn growth_past_the_limit_asks_for_dense() {
         let mut v = empty();
-        assert_eq!(raise(&mut v, 0, 100, 1, 2), Ok(Raised::NeedsDense));
+        assert_eq!(
+            raise(&mut v, &mut Cursor::start(0), 100, 1, 2),
+            Ok(Raised::NeedsDense)
+        );
         assert_eq!(v, empty());
         assert_eq!(
-            raise(&mut v, 0, 100, 33, usize::MAX),
+            raise(&mut v, &mut Cursor::start(0), 100, 33, usize::MAX),
             Ok(Raised::NeedsDense)
         );
         // An edit in place needs no room.
-        assert_eq!(raise(&mut v, 0, 0, 1, usize::MAX), Ok(Raised::Changed));
+        assert_eq!(
+            raise(&mut v, &mut Cursor::start(0), 0, 1, usize::MAX),
+            Ok(Raised::Changed)
+        );
         let len = v.len();
-        assert_eq!(raise(&mut v, 0, 0, 5, len), Ok(Raised::Changed));
+        assert_eq!(
+            raise(&mut v, &mut Cursor::start(0), 0, 5, len),
+            Ok(Raised::Changed)
+        );
         assert_eq!(v.len(), len);
     }
 
@@ -383,7 +472,10 @@ mod tests {
             Err(Corrupt)
         );
         // A register past the covered ones cannot be found.
-        assert_eq!(raise(&mut vec![0x00], 0, 5, 1, 3000), Err(Corrupt));
+        assert_eq!(
+            raise(&mut vec![0x00], &mut Cursor::start(0), 5, 1, 3000),
+            Err(Corrupt)
+        );
         // A cut-short XZERO reads its missing byte as 0.
         let mut body = vec![0x7f, 0xff];
         body.truncate(1);

@@ -91,11 +91,33 @@ pub fn add(hll: &mut Vec<u8>, element: &[u8], sparse_max_bytes: usize) -> Result
 }
 
 /// Raises register `index` to `value` if it is lower; returns whether it changed, and
-/// then marks the cache stale. A sparse HLL turns dense when the value does not fit a
-/// sparse opcode or the string would grow past `sparse_max_bytes` (behaves like
-/// `hllDenseSet()` / `hllSparseSet()`).
+/// then marks the cache stale (behaves like `hllDenseSet()` / `hllSparseSet()`).
 pub fn raise(
     hll: &mut Vec<u8>,
+    index: usize,
+    value: u8,
+    sparse_max_bytes: usize,
+) -> Result<bool, Corrupt> {
+    let mut cursor = sparse::Cursor::start(HEADER_LEN);
+    raise_from(hll, &mut cursor, index, value, sparse_max_bytes)
+}
+
+/// Raises each register to its value in `max` (one byte per register), one by one in
+/// index order as PFMERGE does, so a sparse HLL grows (or turns dense) as in Redis.
+pub fn raise_all(hll: &mut Vec<u8>, max: &[u8], sparse_max_bytes: usize) -> Result<(), Corrupt> {
+    let mut cursor = sparse::Cursor::start(HEADER_LEN);
+    for (index, &value) in max.iter().enumerate().filter(|(_, v)| **v > 0) {
+        raise_from(hll, &mut cursor, index, value, sparse_max_bytes)?;
+    }
+    Ok(())
+}
+
+/// [`raise`], with a sparse search resuming at `cursor`. A sparse HLL turns dense when
+/// the value does not fit a sparse opcode or the string would grow past
+/// `sparse_max_bytes`.
+fn raise_from(
+    hll: &mut Vec<u8>,
+    cursor: &mut sparse::Cursor,
     index: usize,
     value: u8,
     sparse_max_bytes: usize,
@@ -103,7 +125,7 @@ pub fn raise(
     let changed = if is_dense(hll) {
         dense::raise(&mut hll[HEADER_LEN..], index, value)
     } else {
-        match sparse::raise(hll, HEADER_LEN, index, value, sparse_max_bytes)? {
+        match sparse::raise(hll, cursor, index, value, sparse_max_bytes)? {
             sparse::Raised::Unchanged => false,
             sparse::Raised::Changed => true,
             sparse::Raised::NeedsDense => {
