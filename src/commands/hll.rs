@@ -8,7 +8,8 @@
 //!
 //! - PFADD creates the key (an empty sparse HLL) and counts the creation as a change.
 //! - PFCOUNT of one key answers from the cached cardinality, or computes it and writes it
-//!   back into the value: a change (dirty, so it propagates) without a keyspace event.
+//!   back into the value: a change (dirty, so it propagates; WATCH sees it) without a
+//!   keyspace event.
 //!   PFCOUNT of several keys merges them into a scratch register array and caches nothing.
 //! - PFMERGE merges the destination and the sources; the destination turns dense if any
 //!   input is dense, and gets a `pfadd` event.
@@ -24,7 +25,7 @@ mod value;
 
 use super::string::{as_str, as_str_mut};
 use super::{CmdError, CmdResult, Ctx, Handler};
-use crate::keyspace::{Entry, EventClass, SmallBytes, StrEncoding, Value};
+use crate::keyspace::{Effects, Entry, EventClass, SmallBytes, StrEncoding, Touch, Value};
 use crate::protocol::Argv;
 use value::{Corrupt, REGISTERS};
 
@@ -119,6 +120,7 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         None => {
             let card = value::cardinality(hll)?;
             value::set_cached_cardinality(hll, card);
+            touch_without_event(ctx.fx, key);
             ctx.fx.dirty += 1;
             card
         }
@@ -126,6 +128,14 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     // COMPAT(redis 7.0): the count is unsigned but replied as a signed integer.
     ctx.reply.int(card as i64);
     Ok(())
+}
+
+/// A write that has no keyspace event (PFCOUNT caching its count) still aborts the
+/// transactions that WATCH the key (behaves like a bare `signalModifiedKey()`).
+fn touch_without_event(fx: &Effects, key: &[u8]) {
+    if let Some(signals) = &fx.signals {
+        signals.touch(fx.db, key, Touch::Written);
+    }
 }
 
 /// PFCOUNT of several keys: the cardinality of their union, from a scratch register
