@@ -27,6 +27,7 @@ use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::keyspace::value::{EncodingLimits, distinct_positions};
 use crate::keyspace::zset::{
     AddFlags, AddOutcome, LexBound, LexRange, LexValue, ScoreRange, listpack_score_text,
+    sort_entries,
 };
 use crate::keyspace::{
     Db, Effects, Entry, EventClass, MultiGuard, SetValue, SmallBytes, Value, ZSetValue,
@@ -1266,11 +1267,7 @@ fn zset_op(
 
 /// Replies with computed entries in sorted-set order.
 fn reply_sorted(r: &mut Reply, mut entries: Vec<(SmallBytes, f64)>, withscores: bool) {
-    entries.sort_unstable_by(|(a, sa), (b, sb)| {
-        sa.partial_cmp(sb)
-            .filter(|o| o.is_ne())
-            .unwrap_or_else(|| a.cmp(b))
-    });
+    sort_entries(&mut entries);
     entries_header(r, entries.len(), withscores);
     for (m, s) in &entries {
         reply_entry(r, m, *s, withscores);

@@ -309,7 +309,7 @@ impl ZSetValue {
     /// A set of these distinct members, as the STORE commands build it: a skiplist turned
     /// into a listpack when it fits (`zsetConvertToListpackIfNeeded()`).
     pub fn from_entries(mut entries: Vec<(SmallBytes, f64)>, limits: &EncodingLimits) -> Self {
-        entries.sort_unstable_by(|(a, sa), (b, sb)| cmp_entry(*sa, a, *sb, b));
+        sort_entries(&mut entries);
         let mut z = Self::new_skiplist();
         if let Repr::Skiplist(ix) = &mut z.repr {
             ix.scores = DenseTable::with_capacity(entries.len());
@@ -749,6 +749,11 @@ impl ZSetValue {
             }
         }
     }
+}
+
+/// Sorts distinct (member, score) pairs into sorted-set order: by score, then member.
+pub fn sort_entries(entries: &mut [(SmallBytes, f64)]) {
+    entries.sort_unstable_by(|(a, sa), (b, sb)| cmp_entry(*sa, a, *sb, b));
 }
 
 /// Inserts into a listpack-ordered vector at the place `zzlInsert()` would.
