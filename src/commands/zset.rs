@@ -149,15 +149,22 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, incr: bool) -> CmdResult {
     let mut ch = false;
     let mut first = 2;
     while let Some(opt) = argv.try_get(first) {
-        match () {
-            _ if is(opt, "nx") => flags.nx = true,
-            _ if is(opt, "xx") => flags.xx = true,
-            _ if is(opt, "ch") => ch = true,
-            _ if is(opt, "incr") => flags.incr = true,
-            _ if is(opt, "gt") => flags.gt = true,
-            _ if is(opt, "lt") => flags.lt = true,
-            _ => break,
-        }
+        let flag = if is(opt, "nx") {
+            &mut flags.nx
+        } else if is(opt, "xx") {
+            &mut flags.xx
+        } else if is(opt, "ch") {
+            &mut ch
+        } else if is(opt, "incr") {
+            &mut flags.incr
+        } else if is(opt, "gt") {
+            &mut flags.gt
+        } else if is(opt, "lt") {
+            &mut flags.lt
+        } else {
+            break;
+        };
+        *flag = true;
         first += 1;
     }
     let args_left = argv.len() - first;
@@ -1167,11 +1174,14 @@ fn parse_op_options(
             j += 1 + sources.len();
         } else if weighted && left >= 2 && is(opt, "aggregate") {
             let how = argv.get(j + 1);
-            o.aggregate = match () {
-                _ if is(how, "sum") => Aggregate::Sum,
-                _ if is(how, "min") => Aggregate::Min,
-                _ if is(how, "max") => Aggregate::Max,
-                _ => return Err(CmdError::Syntax),
+            o.aggregate = if is(how, "sum") {
+                Aggregate::Sum
+            } else if is(how, "min") {
+                Aggregate::Min
+            } else if is(how, "max") {
+                Aggregate::Max
+            } else {
+                return Err(CmdError::Syntax);
             };
             j += 2;
         } else if !store && !cardinality && is(opt, "withscores") {
