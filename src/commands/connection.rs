@@ -32,6 +32,7 @@ pub(super) const HANDLERS: &[(&str, Handler)] = &[
     ("client|reply", client_reply),
     ("client|no-evict", client_no_evict),
     ("client|setinfo", client_setinfo),
+    ("client|unblock", client_unblock),
 ];
 
 /// Replies with a HELP text the way `addReplyHelp()` does.
@@ -281,6 +282,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "SETINFO <option> <value>",
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
@@ -343,6 +346,9 @@ pub fn client_info_line(
     }
     if c.has_flag(flags::MULTI) {
         fl.push('x');
+    }
+    if c.has_flag(flags::BLOCKED) {
+        fl.push('b');
     }
     if c.is_killed() {
         fl.push('A');
@@ -587,6 +593,28 @@ fn client_reply(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     } else {
         return Err(CmdError::Syntax);
     }
+    Ok(())
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking wait, as a timeout
+/// (the default) or with an -UNBLOCKED error; 1 if it was blocked.
+fn client_unblock(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(super::server::subcommand_syntax_error(argv));
+    }
+    let error = match argv.try_get(3) {
+        None => false,
+        Some(r) if is(r, "timeout") => false,
+        Some(r) if is(r, "error") => true,
+        Some(_) => {
+            return Err(CmdError::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ));
+        }
+    };
+    let id = args::int(argv.get(2))?;
+    let unblocked = u64::try_from(id).is_ok_and(|id| ctx.server.blocking.unblock(id, error));
+    ctx.reply.int(i64::from(unblocked));
     Ok(())
 }
 

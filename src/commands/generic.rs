@@ -905,11 +905,21 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let b = int32(argv.get(2), Some("invalid second DB index"))?;
     let (a, b) = (existing_db(ctx, a)?, existing_db(ctx, b)?);
     if a != b {
-        let shards = ctx.keyspace().lock_all();
+        let mut shards = ctx.keyspace().lock_all();
         touch_watched_in_db(ctx, &shards, a, Some(b));
         touch_watched_in_db(ctx, &shards, b, Some(a));
-        for mut shard in shards {
+        for shard in shards.iter_mut() {
             shard.swap_dbs(a, b);
+        }
+        // Clients blocked on a key that now exists may be served (behaves like
+        // `scanDatabaseForReadyKeys()`).
+        for db in [a, b] {
+            for key in ctx.server.blocking.keys_in(db) {
+                let slot = key_slot(&key).0 as usize;
+                if shards[slot].db_ref(db).and_then(|d| d.peek(&key)).is_some() {
+                    ctx.fx.ready.push((db, key));
+                }
+            }
         }
     }
     ctx.fx.dirty += 1;

@@ -91,7 +91,6 @@ impl End {
 pub(crate) enum PopReply {
     /// BLPOP / BRPOP: a two-element array [key, element].
     // Built only by the blocking commands, which are not wired in yet.
-    #[cfg_attr(not(test), allow(dead_code))]
     KeyAndElement,
     /// LMPOP / BLMPOP: [key, [element, ...]].
     KeyAndElements,

@@ -14,6 +14,7 @@ pub mod meta_data;
 pub mod table;
 
 mod bitmap;
+pub mod blocking;
 mod connection;
 mod generic;
 mod hash;

@@ -39,7 +39,7 @@ pub(super) const HANDLERS: &[(&str, Handler)] = &[
 ];
 
 /// `unknown subcommand or wrong number of arguments for 'x'. Try CMD HELP.`
-fn subcommand_syntax_error(argv: &Argv<'_>) -> CmdError {
+pub(super) fn subcommand_syntax_error(argv: &Argv<'_>) -> CmdError {
     let cmd = String::from_utf8_lossy(argv.get(0)).to_ascii_uppercase();
     let sub = argv.try_get(1).unwrap_or(b"");
     CmdError::err(format!(

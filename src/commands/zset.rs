@@ -756,10 +756,6 @@ fn zremrange_generic(
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum ZPopReply {
     /// BZPOPMIN / BZPOPMAX: [key, member, score].
-    #[expect(
-        dead_code,
-        reason = "the reply of BZPOPMIN / BZPOPMAX, which come next"
-    )]
     KeyMemberScore,
     /// ZMPOP / BZMPOP: [key, [[member, score], ...]].
     KeyAndPairs,

@@ -11,6 +11,7 @@ use std::sync::atomic::{
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::blocking::Waiter;
 use crate::keyspace::{KeySignals, SmallBytes, WatchFlag};
 use crate::protocol::Argv;
 
@@ -39,6 +40,7 @@ pub mod flags {
     pub const NO_EVICT: u32 = 1 << 2;
     pub const CLOSE_ASAP: u32 = 1 << 3;
     pub const MULTI: u32 = 1 << 4;
+    pub const BLOCKED: u32 = 1 << 5;
 }
 
 /// The part of a client visible to other tasks.
@@ -239,6 +241,8 @@ pub struct Client {
     pub watching: Watching,
     /// Running the commands of EXEC: blocking commands must not block.
     pub in_exec: bool,
+    /// Set by a blocking command that found nothing to serve: the connection waits on it.
+    pub blocked: Option<Arc<Waiter>>,
 }
 
 impl Client {
@@ -260,6 +264,7 @@ impl Client {
             multi: None,
             watching: Watching::default(),
             in_exec: false,
+            blocked: None,
         }
     }
 

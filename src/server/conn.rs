@@ -17,7 +17,8 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::Server;
-use super::client::{Client, ClientShared, ConnAction};
+use super::blocking::{WaitState, Waiter};
+use super::client::{Client, ClientShared, ConnAction, flags};
 use super::dispatch::{Exec, Outcome};
 use super::outbound::{self, Outbound};
 use super::stats::WorkerStats;
@@ -353,6 +354,11 @@ impl Connection {
             pos += n;
             ran += 1;
             self.parser.reset();
+            if let Some(waiter) = self.client.blocked.take()
+                && let Err(close) = self.wait_blocked(&waiter).await
+            {
+                return Some(close);
+            }
             if let Some(action) = self.client.action.take() {
                 match action {
                     ConnAction::Shutdown => {
@@ -378,6 +384,82 @@ impl Connection {
             .query_buf_free
             .store(self.rbuf.capacity() - self.rbuf.len(), Relaxed);
         end
+    }
+
+    /// Sleeps while the last command is blocked on keys: until a writer serves it, its
+    /// timeout passes, CLIENT UNBLOCK ends it, or the client goes away (input that arrives
+    /// meanwhile is buffered, not run, as Redis does). Then its reply joins the others.
+    async fn wait_blocked(&mut self, waiter: &Arc<Waiter>) -> Result<(), Close> {
+        let server = self.server.clone();
+        self.client.shared.set_flag(flags::BLOCKED, true);
+        let outcome = self.wait_for_waiter(waiter).await;
+        server.blocking.unregister(waiter);
+        self.client.shared.set_flag(flags::BLOCKED, false);
+        match outcome? {
+            WaitState::Served(bytes) => self.reply.buf.extend_from_slice(&bytes),
+            WaitState::Unblocked { error: true } => self
+                .reply
+                .error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+            WaitState::Waiting | WaitState::Unblocked { error: false } | WaitState::Ended => {
+                self.reply.null_array()
+            }
+        }
+        self.clock.refresh();
+        Ok(())
+    }
+
+    async fn wait_for_waiter(&mut self, waiter: &Waiter) -> Result<WaitState, Close> {
+        // Replies to the commands before this one go out first.
+        let mut bytes = self.out.take_all();
+        bytes.append(&mut self.reply.buf);
+        if write_all(&self.stream, &bytes).await.is_err() {
+            waiter.finish();
+            return Err(Close::Done);
+        }
+        let deadline = (waiter.deadline_ms != 0).then(|| {
+            let ms = (waiter.deadline_ms - clock::now_ms()).max(0) as u64;
+            tokio::time::Instant::now() + std::time::Duration::from_millis(ms)
+        });
+        loop {
+            let timeout = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = waiter.woken.notified() => {
+                    if waiter.is_decided() {
+                        return Ok(waiter.finish());
+                    }
+                }
+                _ = timeout => return Ok(waiter.finish()),
+                ready = self.stream.readable() => {
+                    if ready.is_err() {
+                        waiter.finish();
+                        return Err(Close::Done);
+                    }
+                    match read_available(&self.stream, &mut self.rbuf, READ_CHUNK) {
+                        Ok(0) => {
+                            waiter.finish();
+                            return Err(Close::Done);
+                        }
+                        Ok(n) => self.stats().net_input_bytes.add(n as u64),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => {
+                            waiter.finish();
+                            return Err(Close::Done);
+                        }
+                    }
+                    let limit = self.server.config.settings().client_query_buffer_limit;
+                    if self.rbuf.len() as u64 > limit {
+                        waiter.finish();
+                        return Err(Close::Done);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -415,6 +497,10 @@ impl Connection {
             server.monitors.remove(id);
         }
         self.client.watching.unwatch_all(&server.signals);
+        if let Some(waiter) = self.client.blocked.take() {
+            waiter.finish();
+            server.blocking.unregister(&waiter);
+        }
         server.clients.remove(id);
     }
 }

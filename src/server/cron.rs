@@ -124,6 +124,8 @@ fn check_clients(server: &Server, settings: &crate::config::Settings) {
         if settings.timeout_secs > 0
             && !pubsub
             && !c.has_flag(super::client::flags::MONITOR)
+            // A blocked client waits for its own timeout (behaves like Redis).
+            && !c.has_flag(super::client::flags::BLOCKED)
             && now - c.last_interaction_ms.load(Relaxed) > settings.timeout_secs as i64 * 1000
         {
             tracing::debug!("Closing idle client id={} addr={}", c.id, c.addr);

@@ -168,6 +168,12 @@ impl Exec<'_> {
             return Outcome::Done;
         }
         self.call(cmd, argv, now_ms);
+        if !self.fx.ready.is_empty() {
+            // After the command (or transaction) released its locks, before this client
+            // runs anything else (behaves like `handleClientsBlockedOnKeys()`).
+            server.blocking.serve_ready(&server.keyspace, self.fx);
+            self.flush_effects();
+        }
         Outcome::Done
     }
 

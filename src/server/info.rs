@@ -246,6 +246,8 @@ fn clients_section(server: &Server, b: &mut String) {
         .map(|c| c.outbox.lock().len())
         .max()
         .unwrap_or(0);
+    let blocked = server.signals.blocked_clients();
+    let in_timeout_table = server.blocking.with_timeout();
     let _ = write!(
         b,
         "connected_clients:{}\r\n\
@@ -253,9 +255,9 @@ fn clients_section(server: &Server, b: &mut String) {
          maxclients:{}\r\n\
          client_recent_max_input_buffer:{max_in}\r\n\
          client_recent_max_output_buffer:{max_out}\r\n\
-         blocked_clients:0\r\n\
+         blocked_clients:{blocked}\r\n\
          tracking_clients:0\r\n\
-         clients_in_timeout_table:0\r\n",
+         clients_in_timeout_table:{in_timeout_table}\r\n",
         clients.len(),
         settings.maxclients,
     );

@@ -6,6 +6,7 @@
 //! slot shards they touch, and its statistics go to that thread's counters. No worker ever
 //! busy-polls: an idle worker sleeps in epoll.
 
+pub mod blocking;
 pub mod client;
 pub mod conn;
 pub mod cron;
@@ -101,6 +102,8 @@ pub struct Server {
     pub keyspace: Keyspace,
     /// Watched keys and the count of blocked clients, as writers see them.
     pub signals: Arc<KeySignals>,
+    /// Clients blocked on keys (BLPOP & co.).
+    pub blocking: blocking::Blocking,
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
@@ -131,12 +134,14 @@ impl Server {
         let commands = CommandTable::new(&config.directives.renames);
         let now = crate::util::clock::now_ms();
         let run_id = random_hex(40);
+        let signals = Arc::new(KeySignals::new());
         let executable = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         Server {
             keyspace: Keyspace::new(settings.databases),
-            signals: Arc::new(KeySignals::new()),
+            signals: signals.clone(),
+            blocking: blocking::Blocking::new(signals),
             stats: Stats::new(workers, commands.len(), now),
             commands,
             config,

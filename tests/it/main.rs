@@ -2,6 +2,7 @@
 //! test starts real server processes on free loopback ports and stops them by PID.
 
 mod badinput;
+mod blocking;
 mod clients;
 mod common;
 mod config;
