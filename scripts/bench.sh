@@ -10,8 +10,12 @@
 # thread fewer than there are cores (at least 1) so the client keeps a core: the two
 # single-threaded peers (redis-server, redis-benchmark) then get the same machine.
 #
-# Usage: scripts/bench.sh            (ROUNDS=5 REQUESTS=1000000 TESTS=set,get,incr,hset,sadd)
-#        ROUNDS=3 REQUESTS=200000 scripts/bench.sh     (a quicker look)
+# Besides redis-benchmark's own tests (TESTS; its LPOP pops what its LPUSH pushed), CUSTOM
+# names commands on a sorted set of ZMEMBERS members (`m:000000000000` ...) loaded before
+# each round: ZRANGE of its first 100 members and ZRANK of a random member.
+#
+# Usage: scripts/bench.sh     (ROUNDS=5 REQUESTS=1000000 TESTS=set,get,incr,hset,sadd,lpush,lpop,zadd)
+#        ROUNDS=3 REQUESTS=200000 PIPELINES=16 CUSTOM=zrank scripts/bench.sh     (a quicker look)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -19,7 +23,9 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}
 REQUESTS=${REQUESTS:-1000000}
-TESTS=${TESTS:-set,get,incr,hset,sadd}
+TESTS=${TESTS:-set,get,incr,hset,sadd,lpush,lpop,zadd}
+CUSTOM=${CUSTOM:-zrange100 zrank}
+ZMEMBERS=${ZMEMBERS:-1000}
 PIPELINES=${PIPELINES:-"1 16"}
 CORES=$(nproc)
 THREADS=${THREADS:-$(( CORES > 1 ? CORES - 1 : 1 ))}
@@ -45,6 +51,22 @@ done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); tessera threads: $THREADS"
 echo "tessera $(target/release/tessera-server --version) on :$TPORT; $(redis-server --version | cut -d' ' -f1-3) on :$RPORT"
 echo "redis-benchmark -t $TESTS -n $REQUESTS -r 100000 -c 50, $ROUNDS interleaved rounds; raw output in $OUT"
+echo "custom: $CUSTOM on a $ZMEMBERS-member sorted set"
+
+# The command line of a CUSTOM test.
+custom_command() {
+    case $1 in
+        zrange100) echo "ZRANGE bench:zset 0 99" ;;
+        zrank) echo "ZRANK bench:zset m:__rand_int__" ;;
+        *) echo "unknown custom test $1" >&2; exit 2 ;;
+    esac
+}
+
+# Loads the sorted set the CUSTOM tests read.
+load_zset() {
+    awk -v n="$ZMEMBERS" 'BEGIN {for (i = 0; i < n; i++) printf "ZADD bench:zset %d m:%012d\n", i, i}' \
+        | redis-cli -p "$1" >/dev/null
+}
 
 # results file: pipeline server test rps
 RESULTS="$OUT/results.tsv"
@@ -58,6 +80,16 @@ for P in $PIPELINES; do
                 > "$OUT/$side-P$P-r$round.csv" 2>/dev/null
             tail -n +2 "$OUT/$side-P$P-r$round.csv" | tr -d '"' | \
                 awk -F, -v p="$P" -v s="$side" '{print p "\t" s "\t" $1 "\t" $2}' >> "$RESULTS"
+            redis-cli -p "$port" flushall >/dev/null
+            load_zset "$port"
+            for test in $CUSTOM; do
+                # shellcheck disable=SC2046 # the command's words are separate arguments
+                redis-benchmark -p "$port" -n "$REQUESTS" -r "$ZMEMBERS" -c 50 -P "$P" --csv \
+                    $(custom_command "$test") > "$OUT/$side-P$P-r$round-$test.csv" 2>/dev/null
+                tail -n +2 "$OUT/$side-P$P-r$round-$test.csv" | tr -d '"' | \
+                    awk -F, -v p="$P" -v s="$side" -v t="$test" '{print p "\t" s "\t" toupper(t) "\t" $2}' \
+                    >> "$RESULTS"
+            done
         done
         echo "  -P $P round $round/$ROUNDS done" >&2
     done
@@ -65,12 +97,12 @@ done
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf "\n%-8s %-4s %14s %14s %7s\n" "test" "-P" "tessera ops/s" "redis ops/s" "ratio"
+printf "\n%-10s %-4s %14s %14s %7s\n" "test" "-P" "tessera ops/s" "redis ops/s" "ratio"
 for P in $PIPELINES; do
     for test in $(cut -f3 "$RESULTS" | awk '!seen[$0]++'); do
         t=$(awk -F'\t' -v p="$P" -v x="$test" '$1==p && $2=="tessera" && $3==x {print $4}' "$RESULTS" | median)
         r=$(awk -F'\t' -v p="$P" -v x="$test" '$1==p && $2=="redis" && $3==x {print $4}' "$RESULTS" | median)
         ratio=$(awk -v t="$t" -v r="$r" 'BEGIN {printf "%.2f", (r > 0 ? t / r : 0)}')
-        printf "%-8s %-4s %14.0f %14.0f %6sx\n" "$test" "$P" "$t" "$r" "$ratio"
+        printf "%-10s %-4s %14.0f %14.0f %6sx\n" "$test" "$P" "$t" "$r" "$ratio"
     done
 done
