@@ -10,6 +10,11 @@
 //!
 //! Every script starts on empty servers (FLUSHALL) and runs twice: RESP2, then RESP3
 //! (after HELLO 3).
+//!
+//! Keyspace notifications are compared too: each server has a subscriber to every keyspace
+//! and keyevent channel (`notify-keyspace-events KEA` unless a script changes it), and the
+//! events each step published must be the same, in the same order. `expired` events are
+//! left out: when the expiry cycle finds a key is a matter of timing.
 
 use crate::common::{RawClient, Resp, TestServer, parse_resp, skip_without_redis};
 
@@ -96,23 +101,87 @@ fn show(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).replace("\r\n", "\\r\\n")
 }
 
+/// The channel on which a step's end is marked in the event stream.
+const STEP_CHANNEL: &str = "diff:step";
+
+/// One server's keyspace notifications, cut into steps.
+struct Events {
+    subscriber: RawClient,
+    marker: RawClient,
+    steps: u64,
+}
+
+impl Events {
+    fn new(server: &TestServer) -> Events {
+        let mut subscriber = server.client();
+        subscriber.send(&["PSUBSCRIBE", "__key*__:*", STEP_CHANNEL]);
+        for _ in 0..2 {
+            subscriber.read_reply();
+        }
+        Events {
+            subscriber,
+            marker: server.client(),
+            steps: 0,
+        }
+    }
+
+    /// The events published since the last call (`channel payload`), without `expired`.
+    fn since_last_step(&mut self) -> Vec<String> {
+        self.steps += 1;
+        let tag = self.steps.to_string();
+        self.marker.cmd(&["PUBLISH", STEP_CHANNEL, &tag]);
+        let mut events = Vec::new();
+        // Bounded: a step publishes at most a few thousand events.
+        for _ in 0..100_000 {
+            let message = self.subscriber.read_reply();
+            let [_, _, channel, payload] = message.items() else {
+                panic!("not a pmessage: {message:?}");
+            };
+            let (channel, payload) = (channel.text(), payload.text());
+            if channel == STEP_CHANNEL {
+                if payload == tag {
+                    return events;
+                }
+                continue;
+            }
+            if payload != "expired" && !channel.ends_with(":expired") {
+                events.push(format!("{channel} {payload}"));
+            }
+        }
+        panic!("no end of step {tag} in the event stream");
+    }
+}
+
 /// Runs one script against both servers; returns the mismatches.
 fn run_script(
     name: &str,
     resp3: bool,
     ours: &mut RawClient,
     theirs: &mut RawClient,
+    events: &mut [Events; 2],
 ) -> Vec<String> {
     let mut failures = Vec::new();
     for c in [&mut *ours, &mut *theirs] {
         c.cmd(&["FLUSHALL"]);
         c.cmd(&["SELECT", "0"]);
         c.cmd(&["HELLO", if resp3 { "3" } else { "2" }]);
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
     }
+    for e in events.iter_mut() {
+        e.since_last_step();
+    }
+    let protocol = if resp3 { "RESP3" } else { "RESP2" };
     for step in load(name) {
         let args: Vec<&[u8]> = step.args.iter().map(|a| a.as_slice()).collect();
         let a = ours.cmd_raw(&args);
         let b = theirs.cmd_raw(&args);
+        let [our_events, their_events] = events.each_mut().map(Events::since_last_step);
+        if our_events != their_events {
+            failures.push(format!(
+                "{name}.redis:{} [{protocol}] {} (events)\n    tessera: {our_events:?}\n    redis:   {their_events:?}",
+                step.line_no, step.text,
+            ));
+        }
         let same = match step.mode {
             Mode::Exact => a == b,
             Mode::Sort => a[..1] == b[..1] && sorted_elements(&a) == sorted_elements(&b),
@@ -124,9 +193,8 @@ fn run_script(
         };
         if !same {
             failures.push(format!(
-                "{name}.redis:{} [{}] {}\n    tessera: {}\n    redis:   {}",
+                "{name}.redis:{} [{protocol}] {}\n    tessera: {}\n    redis:   {}",
                 step.line_no,
-                if resp3 { "RESP3" } else { "RESP2" },
                 step.text,
                 show(&a),
                 show(&b)
@@ -145,8 +213,9 @@ pub fn check(name: &str) {
     let redis = TestServer::redis(SERVER_ARGS);
     let mut ours = tessera.client();
     let mut theirs = redis.client();
-    let mut failures = run_script(name, false, &mut ours, &mut theirs);
-    failures.extend(run_script(name, true, &mut ours, &mut theirs));
+    let mut events = [Events::new(&tessera), Events::new(&redis)];
+    let mut failures = run_script(name, false, &mut ours, &mut theirs, &mut events);
+    failures.extend(run_script(name, true, &mut ours, &mut theirs, &mut events));
     assert!(
         failures.is_empty(),
         "{} mismatches with redis-server:\n{}",
