@@ -27,6 +27,7 @@ mod random;
 mod scan;
 mod server;
 mod set;
+mod sort;
 mod string;
 mod transaction;
 mod zset;

@@ -7,7 +7,7 @@ use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
 use super::{
     Handler, bitmap, blocking, connection, generic, hash, hll, introspect, list, pubsub, server,
-    set, string, transaction, zset,
+    set, sort, string, transaction, zset,
 };
 
 /// Every family's handlers, by full command name (`get`, `client|list`).
@@ -25,6 +25,7 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         list::HANDLERS,
         zset::HANDLERS,
         hll::HANDLERS,
+        sort::HANDLERS,
         transaction::HANDLERS,
         blocking::HANDLERS,
     ]

@@ -32,7 +32,7 @@ use crate::keyspace::zset::{
 use crate::keyspace::{
     Db, Effects, Entry, EventClass, MultiGuard, SetValue, SmallBytes, Value, ZSetValue,
 };
-use crate::protocol::float::format_double;
+use crate::protocol::float::{c_strtod, format_double};
 use crate::protocol::{Argv, Reply};
 
 pub(super) const HANDLERS: &[(&str, Handler)] = &[
@@ -322,8 +322,8 @@ fn zrank_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, reverse: bool) -> CmdResult
 fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
     fn end(arg: &[u8]) -> Option<(f64, bool)> {
         match arg.split_first() {
-            Some((b'(', rest)) => Some((c_strtod(rest)?, true)),
-            _ => Some((c_strtod(arg)?, false)),
+            Some((b'(', rest)) => Some((c_strtod(rest)?.0, true)),
+            _ => Some((c_strtod(arg)?.0, false)),
         }
     }
     match (end(min), end(max)) {
@@ -335,21 +335,6 @@ fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
         }),
         _ => Err(CmdError::err("min or max is not a float")),
     }
-}
-
-/// C's `strtod()` on the text before the first NUL byte, which it must consume entirely;
-/// NaN is refused.
-fn c_strtod(arg: &[u8]) -> Option<f64> {
-    let text = &arg[..memchr::memchr(0, arg).unwrap_or(arg.len())];
-    let mut cstr = Vec::with_capacity(text.len() + 1);
-    cstr.extend_from_slice(text);
-    cstr.push(0);
-    let start = cstr.as_ptr() as *const std::ffi::c_char;
-    let mut end: *mut std::ffi::c_char = std::ptr::null_mut();
-    // SAFETY: `cstr` is NUL-terminated; strtod reads up to the NUL and sets `end` inside it.
-    let v = unsafe { libc::strtod(start, &mut end) };
-    let consumed = (end as usize).wrapping_sub(start as usize);
-    (consumed == text.len() && !v.is_nan()).then_some(v)
 }
 
 /// Parses a lexicographic range like `zslParseLexRange()`: `(` open, `[` closed, `-` and

@@ -31,6 +31,26 @@ pub fn parse_double(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[0] == 0x0b || s[0] == 0x0c {
         return None;
     }
+    let (v, consumed, erange) = strtod(s);
+    if consumed != s.len() || v.is_nan() || (erange && (v.is_infinite() || v == 0.0)) {
+        return None;
+    }
+    Some(v)
+}
+
+/// C's `strtod()` on the text before the first NUL byte, which it must use up entirely
+/// (so leading spaces pass and an empty text is 0); NaN is refused. Returns the value and
+/// whether `strtod` set `ERANGE` (an overflow to ±inf, or an underflow to zero or a
+/// subnormal), which some callers refuse and others accept.
+pub fn c_strtod(arg: &[u8]) -> Option<(f64, bool)> {
+    let text = &arg[..memchr::memchr(0, arg).unwrap_or(arg.len())];
+    let (v, consumed, erange) = strtod(text);
+    (consumed == text.len() && !v.is_nan()).then_some((v, erange))
+}
+
+/// Runs C's `strtod()` on `s` (which must hold no NUL to be read whole): the value, how
+/// many bytes it used, and whether it set `ERANGE`.
+fn strtod(s: &[u8]) -> (f64, usize, bool) {
     let mut small = [0u8; 128];
     let mut big;
     let cstr: &mut [u8] = if s.len() < small.len() {
@@ -51,10 +71,7 @@ pub fn parse_double(s: &[u8]) -> Option<f64> {
         (v, *libc::__errno_location() == libc::ERANGE)
     };
     let consumed = (end as usize).wrapping_sub(start as usize);
-    if consumed != s.len() || v.is_nan() || (erange && (v.is_infinite() || v == 0.0)) {
-        return None;
-    }
-    Some(v)
+    (v, consumed, erange)
 }
 
 #[repr(C, align(16))]
@@ -139,6 +156,18 @@ mod tests {
         assert_eq!(parse_double(b"0x10"), Some(16.0));
         for bad in [&b" 1"[..], b"1 ", b"", b"nan", b"1e999", b"abc", b"1\x002"] {
             assert_eq!(parse_double(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lenient_c_strtod() {
+        assert_eq!(c_strtod(b" 1.5"), Some((1.5, false)));
+        assert_eq!(c_strtod(b""), Some((0.0, false)));
+        assert_eq!(c_strtod(b"2\x00junk"), Some((2.0, false)));
+        assert_eq!(c_strtod(b"1e999"), Some((f64::INFINITY, true)));
+        assert_eq!(c_strtod(b"1e-310").map(|(_, erange)| erange), Some(true));
+        for bad in [&b"1 "[..], b"nan", b"abc"] {
+            assert_eq!(c_strtod(bad), None, "{bad:?}");
         }
     }
 

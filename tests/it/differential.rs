@@ -298,3 +298,4 @@ scripts!(zsets);
 scripts!(hll);
 scripts!(transactions);
 scripts!(blocking);
+scripts!(sort);

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{RawClient, Resp, TestServer, skip_without_redis};
+use crate::common::{RawClient, TestServer, assert_same_effects_as_redis, skip_without_redis};
 
 /// Bound on each run.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
@@ -124,53 +124,6 @@ fn random_elements_match_redis_with_a_large_sparse_limit() {
     feed_and_compare("12000", 16_000);
 }
 
-fn info_field(c: &mut RawClient, section: &str, field: &str) -> i64 {
-    let text = c.cmd(&["INFO", section]).text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .parse()
-        .expect("a number")
-}
-
-/// Runs `commands` on a server, returning for each the change in `dirty`, then every
-/// keyspace event published meanwhile, then the keyspace hits and misses.
-fn observe(server: &TestServer, commands: &[&[&str]]) -> (Vec<i64>, Vec<String>, (i64, i64)) {
-    let mut c = server.client();
-    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAnm"]);
-    // Expiry only on access, so the `expired` event comes from the command under test.
-    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-    let mut sub = server.client();
-    sub.send(&["PSUBSCRIBE", "__key*@0__:*"]);
-    sub.read_reply();
-    sub.send(&["SUBSCRIBE", "done"]);
-    sub.read_reply();
-    let mut dirty = Vec::new();
-    for cmd in commands {
-        let before = info_field(&mut c, "persistence", "rdb_changes_since_last_save");
-        c.cmd(cmd);
-        dirty.push(info_field(&mut c, "persistence", "rdb_changes_since_last_save") - before);
-    }
-    c.cmd(&["PUBLISH", "done", "."]);
-    let mut events = Vec::new();
-    loop {
-        let message = sub.read_reply();
-        if message.items().first().map(Resp::text).as_deref() == Some("message") {
-            break;
-        }
-        // pmessage, pattern, channel, key or event.
-        events.push(format!(
-            "{} {}",
-            message.items()[2].text(),
-            message.items()[3].text()
-        ));
-    }
-    let hits = info_field(&mut c, "stats", "keyspace_hits");
-    let misses = info_field(&mut c, "stats", "keyspace_misses");
-    (dirty, events, (hits, misses))
-}
-
 #[test]
 fn events_dirty_and_stats_match_redis() {
     if skip_without_redis() {
@@ -202,12 +155,5 @@ fn events_dirty_and_stats_match_redis() {
         &["PFADD", "ttl", "a"],
         &["PFMERGE", "ttl2", "h1"],
     ];
-    let args = ["--enable-debug-command", "yes"];
-    let tessera = TestServer::tessera(&args);
-    let redis = TestServer::redis(&args);
-    let ours = observe(&tessera, commands);
-    let theirs = observe(&redis, commands);
-    assert_eq!(ours.0, theirs.0, "dirty per command");
-    assert_eq!(ours.1, theirs.1, "keyspace events");
-    assert_eq!(ours.2, theirs.2, "keyspace hits and misses");
+    assert_same_effects_as_redis(commands);
 }

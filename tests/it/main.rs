@@ -13,4 +13,5 @@ mod interop;
 mod protocol;
 mod pubsub;
 mod server;
+mod sort;
 mod transactions;
