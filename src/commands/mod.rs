@@ -16,6 +16,7 @@ pub mod table;
 mod bitmap;
 mod connection;
 mod generic;
+mod geo;
 mod hash;
 mod hll;
 mod introspect;

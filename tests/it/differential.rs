@@ -189,3 +189,4 @@ scripts!(lists);
 scripts!(zsets);
 scripts!(hll);
 scripts!(transactions);
+scripts!(geo);

@@ -11,10 +11,10 @@ use crate::common::{RawClient, Resp, TestServer, skip_without_redis};
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// SplitMix64: a fixed, dependency-free stream, so both servers see the same elements.
-struct Stream(u64);
+pub(crate) struct Stream(pub(crate) u64);
 
 impl Stream {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -136,7 +136,10 @@ fn info_field(c: &mut RawClient, section: &str, field: &str) -> i64 {
 
 /// Runs `commands` on a server, returning for each the change in `dirty`, then every
 /// keyspace event published meanwhile, then the keyspace hits and misses.
-fn observe(server: &TestServer, commands: &[&[&str]]) -> (Vec<i64>, Vec<String>, (i64, i64)) {
+pub(crate) fn observe(
+    server: &TestServer,
+    commands: &[&[&str]],
+) -> (Vec<i64>, Vec<String>, (i64, i64)) {
     let mut c = server.client();
     c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAnm"]);
     // Expiry only on access, so the `expired` event comes from the command under test.
