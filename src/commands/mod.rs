@@ -17,6 +17,7 @@ mod bitmap;
 pub mod blocking;
 mod connection;
 mod generic;
+mod geo;
 mod hash;
 mod hll;
 mod introspect;

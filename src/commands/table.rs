@@ -6,8 +6,8 @@ use hashbrown::HashMap;
 use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
 use super::{
-    Handler, bitmap, blocking, connection, generic, hash, hll, introspect, list, pubsub, server,
-    set, sort, string, transaction, zset,
+    Handler, bitmap, blocking, connection, generic, geo, hash, hll, introspect, list, pubsub,
+    server, set, sort, string, transaction, zset,
 };
 
 /// Every family's handlers, by full command name (`get`, `client|list`).
@@ -24,6 +24,7 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         introspect::HANDLERS,
         list::HANDLERS,
         zset::HANDLERS,
+        geo::HANDLERS,
         hll::HANDLERS,
         sort::HANDLERS,
         transaction::HANDLERS,

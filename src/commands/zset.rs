@@ -71,7 +71,7 @@ pub(super) const HANDLERS: &[(&str, Handler)] = &[
 ];
 
 /// The sorted set held by an entry, or WRONGTYPE.
-fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
+pub(super) fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
     match &e.value {
         Value::ZSet(z) => Ok(z),
         _ => Err(CmdError::WrongType),
@@ -87,7 +87,7 @@ fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSetValue, CmdError> {
 }
 
 /// Runs `f` on the sorted set under `key` for a read command (see [`read_value`]).
-fn read_zset(
+pub(super) fn read_zset(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     missing: impl FnOnce(&mut Reply),
@@ -191,6 +191,19 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, incr: bool) -> CmdResult {
         .step_by(2)
         .map(|i| Ok((args::float(argv.get(i))?, argv.get(i + 1))))
         .collect::<Result<_, CmdError>>()?;
+    zadd_pairs(ctx, key, flags, ch, &pairs)
+}
+
+/// Adds checked, non-empty (score, member) pairs to the sorted set at `key` and replies
+/// as ZADD does (the rest of `zaddGenericCommand()`); GEOADD comes here with the scores
+/// of its positions.
+pub(super) fn zadd_pairs(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    flags: AddFlags,
+    ch: bool,
+    pairs: &[(f64, &[u8])],
+) -> CmdResult {
     let limits = ctx.settings.encoding_limits();
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(ctx.client.db);
@@ -211,7 +224,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, incr: bool) -> CmdResult {
     };
     let z = as_zset_mut(d.at_mut(pos))?;
     let (mut added, mut updated, mut last) = (0u64, 0u64, None);
-    for &(score, member) in &pairs {
+    for &(score, member) in pairs {
         match z.add(member, score, flags, &limits) {
             AddOutcome::Added(s) => {
                 added += 1;
@@ -275,19 +288,29 @@ fn zscore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn zmscore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    reply_per_member(ctx, argv, |r, score| match score {
+        Some(s) => r.double(s),
+        None => r.null(),
+    })
+}
+
+/// Replies with an array of one element per member named from `argv[2]` on, written by
+/// `each` from the member's score (`None` when it or the key is missing: a missing key is
+/// an empty set). ZMSCORE, GEOPOS and GEOHASH.
+pub(super) fn reply_per_member(
+    ctx: &mut Ctx<'_>,
+    argv: &Argv<'_>,
+    each: impl Fn(&mut Reply, Option<f64>),
+) -> CmdResult {
     let key = argv.get(1);
     let mut shard = ctx.keyspace().lock_key(key);
-    // A missing key is an empty set: one null per member.
     let z = match shard.db(ctx.client.db).lookup_read(key, ctx.fx) {
         Some(e) => Some(as_zset(e)?),
         None => None,
     };
     ctx.reply.array(argv.len() - 2);
     for member in argv.iter().skip(2) {
-        match z.and_then(|z| z.score(member)) {
-            Some(s) => ctx.reply.double(s),
-            None => ctx.reply.null(),
-        }
+        each(ctx.reply, z.and_then(|z| z.score(member)));
     }
     Ok(())
 }
@@ -653,7 +676,13 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// Stores a computed sorted set under `dst` and replies with its size; an empty result
 /// deletes `dst` instead (the STORE tails of `zrangeResultFinalizeStore()` and
 /// `zunionInterDiffGenericCommand()`).
-fn store_result(ctx: &mut Ctx<'_>, d: &mut Db, dst: &[u8], result: ZSetValue, event: &'static str) {
+pub(super) fn store_result(
+    ctx: &mut Ctx<'_>,
+    d: &mut Db,
+    dst: &[u8],
+    result: ZSetValue,
+    event: &'static str,
+) {
     let len = result.len();
     if len == 0 {
         ctx.reply.int(0);

@@ -299,3 +299,4 @@ scripts!(hll);
 scripts!(transactions);
 scripts!(blocking);
 scripts!(sort);
+scripts!(geo);

@@ -11,10 +11,10 @@ use crate::common::{RawClient, TestServer, assert_same_effects_as_redis, skip_wi
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// SplitMix64: a fixed, dependency-free stream, so both servers see the same elements.
-struct Stream(u64);
+pub(crate) struct Stream(pub(crate) u64);
 
 impl Stream {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

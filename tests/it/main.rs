@@ -8,6 +8,7 @@ mod common;
 mod config;
 mod differential;
 mod expiry;
+mod geo;
 mod hll;
 mod interop;
 mod protocol;
