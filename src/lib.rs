@@ -9,12 +9,14 @@
 //!   of that slot; values, expiry, keyspace events staged as effects.
 //! - [`commands`]: the one command table (Redis 7.0's metadata joined with our handlers) and
 //!   one file per command family.
+//! - [`persistence`]: RDB (and DUMP / RESTORE payloads) in Redis 7.0's formats.
 //! - [`server`]: worker threads, connections, dispatch, pub/sub, INFO, cron, logging.
 //! - [`util`]: glob matching, clocks.
 
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod persistence;
 pub mod protocol;
 pub mod server;
 pub mod util;

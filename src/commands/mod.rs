@@ -16,6 +16,7 @@ pub mod table;
 mod bitmap;
 pub mod blocking;
 mod connection;
+mod dump;
 mod generic;
 mod geo;
 mod hash;

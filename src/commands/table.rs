@@ -6,7 +6,7 @@ use hashbrown::HashMap;
 use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
 use super::{
-    Handler, bitmap, blocking, connection, generic, geo, hash, hll, introspect, list, pubsub,
+    Handler, bitmap, blocking, connection, dump, generic, geo, hash, hll, introspect, list, pubsub,
     server, set, sort, string, transaction, zset,
 };
 
@@ -16,6 +16,7 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         string::HANDLERS,
         bitmap::HANDLERS,
         generic::HANDLERS,
+        dump::HANDLERS,
         hash::HANDLERS,
         set::HANDLERS,
         pubsub::HANDLERS,

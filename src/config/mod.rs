@@ -82,6 +82,8 @@ pub struct Settings {
     pub cluster_enabled: bool,
     pub save_points: Vec<(u64, u64)>,
     pub appendonly: bool,
+    /// `rdbcompression`: LZF for long strings in RDB files and DUMP payloads.
+    pub rdb_compression: bool,
 }
 
 impl Settings {
@@ -780,6 +782,7 @@ fn build_settings(values: &[String]) -> Settings {
         cluster_enabled: bool_("cluster-enabled"),
         save_points: special::parse_save(get("save")),
         appendonly: bool_("appendonly"),
+        rdb_compression: bool_("rdbcompression"),
     }
 }
 

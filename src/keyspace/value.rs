@@ -181,6 +181,19 @@ pub struct EncodingLimits {
     pub zset_max_listpack_value: usize,
 }
 
+impl Default for EncodingLimits {
+    /// Redis 7.0's defaults.
+    fn default() -> Self {
+        EncodingLimits {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+        }
+    }
+}
+
 impl HashValue {
     pub fn new() -> Self {
         HashValue::Pairs(Vec::new())

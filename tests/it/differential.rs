@@ -299,4 +299,5 @@ scripts!(hll);
 scripts!(transactions);
 scripts!(blocking);
 scripts!(sort);
+scripts!(dump);
 scripts!(geo);

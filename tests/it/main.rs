@@ -7,6 +7,7 @@ mod clients;
 mod common;
 mod config;
 mod differential;
+mod dump;
 mod expiry;
 mod geo;
 mod hll;

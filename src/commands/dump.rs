@@ -1,0 +1,135 @@
+//! DUMP and RESTORE (behaves like `dumpCommand()` / `restoreCommand()` of Redis 7.0's
+//! cluster.c): values serialized in RDB form with the version and a CRC64, so payloads move
+//! between Tessera and Redis 7.0 in both directions.
+
+use super::args::{self, is};
+use super::{CmdError, CmdResult, Ctx, Handler};
+use crate::keyspace::EventClass;
+use crate::persistence::rdb::dump;
+use crate::protocol::Argv;
+
+pub(super) const HANDLERS: &[(&str, Handler)] = &[("dump", dump_cmd), ("restore", restore)];
+
+/// The 24-bit LRU clock wraps at this value (Redis's `LRU_CLOCK_MAX`).
+const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+/// DUMP key: the payload, or a null reply for a missing key.
+fn dump_cmd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let compress = ctx.settings.rdb_compression;
+    let mut shard = ctx.keyspace().lock_key(key);
+    let d = shard.db(ctx.client.db);
+    let Some(pos) = d.find_read(key, ctx.fx) else {
+        ctx.reply.null();
+        return Ok(());
+    };
+    let payload = dump::payload(&d.at(pos).value, compress);
+    drop(shard);
+    ctx.reply.bulk(&payload);
+    Ok(())
+}
+
+/// What RESTORE's options ask for.
+#[derive(Default)]
+struct RestoreOptions {
+    replace: bool,
+    absttl: bool,
+    /// Seconds idle to set (IDLETIME).
+    idle: Option<u64>,
+}
+
+fn parse_options(argv: &Argv<'_>) -> Result<RestoreOptions, CmdError> {
+    let mut opts = RestoreOptions::default();
+    let mut freq_given = false;
+    let mut j = 4;
+    while j < argv.len() {
+        let opt = argv.get(j);
+        let value = argv.try_get(j + 1);
+        if is(opt, "replace") {
+            opts.replace = true;
+        } else if is(opt, "absttl") {
+            opts.absttl = true;
+        } else if let Some(v) = value.filter(|_| is(opt, "idletime") && !freq_given) {
+            let idle = args::int(v)?;
+            if idle < 0 {
+                return Err(CmdError::err("Invalid IDLETIME value, must be >= 0"));
+            }
+            opts.idle = Some(idle as u64);
+            j += 1;
+        } else if let Some(v) = value.filter(|_| is(opt, "freq") && opts.idle.is_none()) {
+            let freq = args::int(v)?;
+            if !(0..=255).contains(&freq) {
+                return Err(CmdError::err("Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+            // Keys carry no LFU counter (see OBJECT FREQ): the value is checked, not kept.
+            freq_given = true;
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    Ok(opts)
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency].
+fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let opts = parse_options(argv)?;
+    let key = argv.get(1);
+    let db = ctx.client.db;
+    let limits = ctx.settings.encoding_limits();
+    let lfu = ctx.settings.maxmemory_policy.ends_with("-lfu");
+    let mut shard = ctx.keyspace().lock_key(key);
+    let d = shard.db(db);
+    if !opts.replace && d.find(key, ctx.fx).is_some() {
+        return Err(CmdError::Raw(
+            "BUSYKEY Target key name already exists.".to_string(),
+        ));
+    }
+    let mut ttl = args::int(argv.get(2))?;
+    if ttl < 0 {
+        return Err(CmdError::err("Invalid TTL value, must be >= 0"));
+    }
+    let body = dump::verify(argv.get(3))
+        .ok_or_else(|| CmdError::err("DUMP payload version or checksum are wrong"))?;
+    let value = dump::read_value(body, &limits).map_err(|_| CmdError::err("Bad data format"))?;
+    let deleted = opts.replace && d.remove(key).is_some();
+    if ttl != 0 && !opts.absttl {
+        // Wrapping, as Redis's signed addition does on x86-64: a TTL near the 64-bit limit
+        // becomes a time in the past and the key is not created.
+        ttl = ttl.wrapping_add(ctx.fx.now_ms);
+    }
+    if ttl != 0 && ttl <= ctx.fx.now_ms {
+        if deleted {
+            ctx.fx.notify(EventClass::GENERIC, "del", key);
+            ctx.fx.dirty += 1;
+        }
+        ctx.reply.ok();
+        return Ok(());
+    }
+    let pos = d.add(key, value, ctx.fx);
+    if ttl != 0 {
+        d.set_expire(pos, ttl);
+    }
+    if let Some(idle) = opts.idle.filter(|_| !lfu) {
+        d.at_mut(pos).lru = idle_clock(ctx.fx.lru_clock, idle);
+    }
+    ctx.fx.notify(EventClass::GENERIC, "restore", key);
+    ctx.fx.dirty += 1;
+    drop(shard);
+    ctx.reply.ok();
+    Ok(())
+}
+
+/// The LRU clock value of a key idle for `idle` seconds (behaves like
+/// `objectSetLRUOrLFU()`: an idle time beyond the clock wraps around).
+fn idle_clock(clock: u32, idle: u64) -> u32 {
+    let clock = u64::from(clock);
+    let max = u64::from(LRU_CLOCK_MAX);
+    let at = if idle <= clock {
+        clock - idle
+    } else {
+        (clock + max / 2).wrapping_sub(idle) & max
+    };
+    at as u32
+}
