@@ -17,6 +17,7 @@ pub mod list;
 pub mod lock;
 pub mod signals;
 pub mod slot;
+pub mod snapshot;
 pub mod value;
 pub mod zset;
 
@@ -28,6 +29,7 @@ pub use effects::{Effects, EventClass};
 pub use lock::{Holding, Shard, ShardGuard};
 pub use signals::{KeySignals, Touch, WatchFlag};
 pub use slot::{Slot, key_slot};
+pub use snapshot::{ShardVisitor, SnapshotBusy};
 pub use value::{Entry, HashValue, ListValue, SetValue, StrEncoding, Value, ValueType, ZSetValue};
 
 bitflags! {
@@ -306,6 +308,8 @@ pub struct ShardData {
     db0: Db,
     /// Databases 1.., grown on demand.
     others: Vec<Db>,
+    /// The epoch of the last snapshot that captured this shard (see [`snapshot`]).
+    snapshot_epoch: u64,
 }
 
 impl ShardData {
@@ -403,12 +407,17 @@ impl MultiGuard<'_> {
 pub struct Keyspace {
     shards: Box<[Shard]>,
     databases: usize,
+    snapshot: snapshot::SnapshotHook,
 }
 
 impl Keyspace {
     pub fn new(databases: usize) -> Self {
         let shards = (0..slot::SLOTS).map(|_| Shard::default()).collect();
-        Keyspace { shards, databases }
+        Keyspace {
+            shards,
+            databases,
+            snapshot: snapshot::SnapshotHook::default(),
+        }
     }
 
     /// Number of databases (`databases` option).
@@ -418,7 +427,15 @@ impl Keyspace {
 
     #[inline]
     pub fn lock(&self, slot: Slot) -> ShardGuard<'_> {
-        self.shards[slot.0 as usize].lock(slot.0)
+        self.guard(slot.0)
+    }
+
+    /// Every shard lock goes through here: a running snapshot captures the shard first.
+    #[inline]
+    fn guard(&self, slot: u16) -> ShardGuard<'_> {
+        let mut guard = self.shards[slot as usize].lock(slot);
+        self.snapshot.before_use(slot, &mut guard);
+        guard
     }
 
     #[inline]
@@ -436,27 +453,22 @@ impl Keyspace {
     pub fn lock_slots(&self, slots: &mut Vec<u16>) -> MultiGuard<'_> {
         slots.sort_unstable();
         slots.dedup();
-        let guards = slots
-            .iter()
-            .map(|&s| (s, self.shards[s as usize].lock(s)))
-            .collect();
+        let guards = slots.iter().map(|&s| (s, self.guard(s))).collect();
         MultiGuard { guards }
     }
 
     /// Locks every shard, in slot order: the exclusive gate for whole-keyspace operations.
     pub fn lock_all(&self) -> Vec<ShardGuard<'_>> {
-        self.shards
-            .iter()
-            .enumerate()
-            .map(|(i, s)| s.lock(i as u16))
+        (0..self.shards.len() as u16)
+            .map(|i| self.guard(i))
             .collect()
     }
 
     /// Runs `f` on each shard in turn, each locked only while `f` runs on it.
     pub fn for_each_shard(&self, mut f: impl FnMut(Slot, &mut ShardData)) {
-        for (i, shard) in self.shards.iter().enumerate() {
-            let mut guard = shard.lock(i as u16);
-            f(Slot(i as u16), &mut guard);
+        for i in 0..self.shards.len() as u16 {
+            let mut guard = self.guard(i);
+            f(Slot(i), &mut guard);
         }
     }
 
@@ -471,12 +483,43 @@ impl Keyspace {
         lock::hold(&self.shards, slots)
     }
 
+    /// Takes a point-in-time snapshot (see [`snapshot`]): `start` runs under the gate, with
+    /// every shard locked, so what it reads is the snapshot's instant; then `visit` is called
+    /// exactly once per shard with its contents as of that instant, by this thread's walk
+    /// over the slots or by the first thread to lock the shard before the walk gets there.
+    /// `after_each` runs after each step of the walk with no lock held (to write out what
+    /// `visit` produced). Returns when every shard has been visited.
+    pub fn snapshot(
+        &self,
+        start: impl FnOnce(&[ShardGuard<'_>]),
+        visit: ShardVisitor,
+        mut after_each: impl FnMut(),
+    ) -> Result<(), SnapshotBusy> {
+        let _one_at_a_time = self.snapshot.try_begin()?;
+        {
+            let all = self.lock_all();
+            start(&all);
+            self.snapshot.activate(visit);
+        }
+        for i in 0..self.shards.len() as u16 {
+            drop(self.guard(i));
+            after_each();
+        }
+        self.snapshot.deactivate();
+        Ok(())
+    }
+
+    /// Whether a snapshot is being taken.
+    pub fn snapshot_running(&self) -> bool {
+        self.snapshot.is_running()
+    }
+
     /// Keys and keys-with-expiry in database `db`.
     pub fn db_size(&self, db: usize) -> (usize, usize) {
         let mut keys = 0;
         let mut expires = 0;
-        for (i, shard) in self.shards.iter().enumerate() {
-            let guard = shard.lock(i as u16);
+        for i in 0..self.shards.len() as u16 {
+            let guard = self.guard(i);
             if let Some(d) = guard.db_ref(db) {
                 keys += d.len();
                 expires += d.expires();

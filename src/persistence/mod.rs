@@ -1,4 +1,7 @@
-//! Persistence: Redis 7.0's file formats. [`rdb`] holds the RDB value and file encodings
-//! (also the DUMP / RESTORE payload format).
+//! Persistence in Redis 7.0's file formats, from fork-free snapshots.
+//!
+//! - [`rdb`]: the RDB value and file encodings (also the DUMP / RESTORE payload format);
+//! - [`save`]: writing a point-in-time RDB file from a keyspace snapshot, loading one.
 
 pub mod rdb;
+pub mod save;

@@ -127,6 +127,10 @@ impl<R: Read> RdbReader<R> {
         self.input
     }
 
+    pub fn input_mut(&mut self) -> &mut R {
+        &mut self.input
+    }
+
     pub fn byte(&mut self) -> Result<u8, RdbError> {
         let mut b = [0u8; 1];
         self.exact(&mut b)?;

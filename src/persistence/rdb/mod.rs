@@ -5,10 +5,12 @@
 //! - [`listpack`], [`intset`], [`ziplist`]: the compact blobs inside string fields;
 //! - [`lzf`]: the string compression;
 //! - [`value`]: one value (type byte + body), shared by RDB files and DUMP / RESTORE;
-//! - [`dump`]: DUMP payloads (value + RDB version + CRC64).
+//! - [`dump`]: DUMP payloads (value + RDB version + CRC64);
+//! - [`file`]: whole RDB files (preamble, records, trailer) and loading them.
 
 pub mod codec;
 pub mod dump;
+pub mod file;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;

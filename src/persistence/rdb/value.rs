@@ -26,21 +26,44 @@ const LIST_NODE_BYTES: usize = 8192;
 const CONTAINER_PLAIN: u64 = 1;
 const CONTAINER_PACKED: u64 = 2;
 
-/// Writes `value`'s type byte and body.
+/// Writes `value`'s type byte and body (a DUMP payload's value).
 pub fn write(w: &mut RdbWriter<'_>, value: &Value) {
+    write_with_key(w, None, value);
+}
+
+/// Writes a key-value record: the type byte, the key, the body.
+pub fn write_keyed(w: &mut RdbWriter<'_>, key: &[u8], value: &Value) {
+    write_with_key(w, Some(key), value);
+}
+
+fn write_with_key(w: &mut RdbWriter<'_>, key: Option<&[u8]>, value: &Value) {
+    let head = |w: &mut RdbWriter<'_>, type_id: u8| {
+        w.byte(type_id);
+        if let Some(k) = key {
+            w.string(k);
+        }
+    };
     match value {
         Value::Str(s) => {
-            w.byte(types::STRING);
+            head(w, types::STRING);
             w.string(s);
         }
-        Value::List(list) => write_list(w, list),
+        Value::List(list) => {
+            let nodes = list_nodes(list);
+            head(w, types::LIST_QUICKLIST_2);
+            w.length(nodes.len() as u64);
+            for lp in nodes {
+                w.length(CONTAINER_PACKED);
+                w.string(&lp);
+            }
+        }
         Value::Set(set) => match set.as_ref() {
             SetValue::Ints(ints) => {
-                w.byte(types::SET_INTSET);
+                head(w, types::SET_INTSET);
                 w.string(&intset::encode(ints));
             }
             SetValue::Table(members) => {
-                w.byte(types::SET);
+                head(w, types::SET);
                 w.length(members.len() as u64);
                 for m in members.iter() {
                     w.string(m);
@@ -54,11 +77,11 @@ pub fn write(w: &mut RdbWriter<'_>, value: &Value) {
                     lp.push(field);
                     lp.push(value);
                 }
-                w.byte(types::HASH_LISTPACK);
+                head(w, types::HASH_LISTPACK);
                 w.string(&lp.finish());
             }
             HashValue::Table(pairs) => {
-                w.byte(types::HASH);
+                head(w, types::HASH);
                 w.length(pairs.len() as u64);
                 for (field, value) in pairs.iter() {
                     w.string(field);
@@ -73,11 +96,11 @@ pub fn write(w: &mut RdbWriter<'_>, value: &Value) {
                 lp.push(member);
                 lp.push(listpack_score_text(score, &mut buf));
             }
-            w.byte(types::ZSET_LISTPACK);
+            head(w, types::ZSET_LISTPACK);
             w.string(&lp.finish());
         }
         Value::ZSet(z) => {
-            w.byte(types::ZSET_2);
+            head(w, types::ZSET_2);
             w.length(z.len() as u64);
             for (member, score) in z.iter().rev() {
                 w.string(member);
@@ -87,7 +110,8 @@ pub fn write(w: &mut RdbWriter<'_>, value: &Value) {
     }
 }
 
-fn write_list(w: &mut RdbWriter<'_>, list: &ListValue) {
+/// A list as quicklist nodes: listpacks of at most [`LIST_NODE_BYTES`] (or one element).
+fn list_nodes(list: &ListValue) -> Vec<Vec<u8>> {
     let mut nodes = Vec::new();
     let mut node = ListpackWriter::new();
     for item in list.items() {
@@ -99,12 +123,7 @@ fn write_list(w: &mut RdbWriter<'_>, list: &ListValue) {
     if node.count() > 0 {
         nodes.push(node.finish());
     }
-    w.byte(types::LIST_QUICKLIST_2);
-    w.length(nodes.len() as u64);
-    for lp in nodes {
-        w.length(CONTAINER_PACKED);
-        w.string(&lp);
-    }
+    nodes
 }
 
 /// Reads the body of a value of type `type_id`, building it as Redis would encode it under

@@ -1,0 +1,356 @@
+//! Writing the keyspace to an RDB file from a fork-free snapshot, and loading one back.
+//!
+//! The snapshot's visitor serializes each shard into a buffer and queues it; this thread
+//! writes the queue out between the steps of its walk, with no lock held. The file is
+//! written under a temporary name, synced and renamed into place, as Redis does, so a crash
+//! mid-save leaves the previous file intact.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use super::rdb::file::{self, LoadOptions, LoadSummary, Preamble, Record, RecordOptions};
+use super::rdb::{CRC64, RdbError};
+use crate::keyspace::{Entry, Keyspace, ShardData, ShardVisitor, SnapshotBusy};
+
+/// How to write a file.
+pub struct SaveOptions {
+    pub preamble: Preamble,
+    pub records: RecordOptions,
+    /// `rdbchecksum`.
+    pub checksum: bool,
+}
+
+/// What a save did.
+#[derive(Debug, Default)]
+pub struct SaveSummary {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+/// Why a save failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("Background save already in progress")]
+    Busy,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<SnapshotBusy> for SaveError {
+    fn from(_: SnapshotBusy) -> Self {
+        SaveError::Busy
+    }
+}
+
+/// Tells temporary files of concurrent saves in one process apart.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The temporary name a save writes to before renaming it to `path`.
+fn temp_path(path: &Path) -> PathBuf {
+    let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!("temp-{}-{seq}.rdb", std::process::id()))
+}
+
+/// The file being written, with its running checksum; the first I/O error sticks.
+struct Output {
+    out: BufWriter<File>,
+    digest: Option<crc::Digest<'static, u64, crc::Table<16>>>,
+    bytes: u64,
+    error: Option<std::io::Error>,
+}
+
+impl Output {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(d) = self.digest.as_mut() {
+            d.update(bytes);
+        }
+        self.bytes += bytes.len() as u64;
+        if let Err(e) = self.out.write_all(bytes) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// Saves a point-in-time copy of `keyspace` to `path`.
+pub fn save_rdb(
+    keyspace: &Keyspace,
+    path: &Path,
+    opts: &SaveOptions,
+) -> Result<SaveSummary, SaveError> {
+    let temp = temp_path(path);
+    let result = write_file(keyspace, &temp, opts).and_then(|summary| {
+        std::fs::rename(&temp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // Make the rename itself durable.
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(summary)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_file(
+    keyspace: &Keyspace,
+    temp: &Path,
+    opts: &SaveOptions,
+) -> Result<SaveSummary, SaveError> {
+    let file = File::create(temp)?;
+    let output = RefCell::new(Output {
+        out: BufWriter::with_capacity(1 << 20, file),
+        digest: opts.checksum.then(|| CRC64.digest()),
+        bytes: 0,
+        error: None,
+    });
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let records = opts.records;
+    let visit: ShardVisitor = Arc::new(move |_, shard: &ShardData| {
+        let mut buf = Vec::new();
+        file::write_shard(&mut buf, shard, records);
+        if !buf.is_empty() {
+            // The receiver lives until the walk is over; a send cannot fail before then.
+            let _ = tx.send(buf);
+        }
+    });
+    let mut keys = 0u64;
+    let drain = || {
+        while let Ok(chunk) = rx.try_recv() {
+            output.borrow_mut().write(&chunk);
+        }
+    };
+    keyspace.snapshot(
+        |shards| {
+            let sizes = database_sizes(shards.iter().map(|g| &**g));
+            keys = sizes.iter().map(|s| s.1).sum();
+            let mut preamble = Vec::new();
+            file::write_preamble(&mut preamble, &opts.preamble, &sizes);
+            output.borrow_mut().write(&preamble);
+        },
+        visit,
+        drain,
+    )?;
+    drain();
+    let mut output = output.into_inner();
+    let mut trailer = Vec::new();
+    file::write_trailer(&mut trailer, output.digest.take());
+    output.write(&trailer);
+    if let Some(e) = output.error.take() {
+        return Err(e.into());
+    }
+    let file = output.out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(SaveSummary {
+        keys,
+        bytes: output.bytes,
+    })
+}
+
+/// (db, keys, keys with an expiry) for every database with keys.
+fn database_sizes<'a>(shards: impl Iterator<Item = &'a ShardData>) -> Vec<(usize, u64, u64)> {
+    let mut sizes: Vec<(usize, u64, u64)> = Vec::new();
+    for shard in shards {
+        for db in 0..shard.db_count() {
+            let Some(d) = shard.db_ref(db).filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            if sizes.len() <= db {
+                sizes.resize_with(db + 1, Default::default);
+            }
+            sizes[db].1 += d.len() as u64;
+            sizes[db].2 += d.expires() as u64;
+        }
+    }
+    sizes
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| s.1 > 0)
+        .map(|(db, s)| (db, s.1, s.2))
+        .collect()
+}
+
+/// Loads an RDB file into `keyspace` (which should be empty); keys already expired are
+/// dropped. `lru_clock` dates the keys' last access (minus any idle time the file gives).
+pub fn load_rdb(
+    keyspace: &Keyspace,
+    path: &Path,
+    opts: &LoadOptions,
+    lru_clock: u32,
+) -> Result<LoadSummary, RdbError> {
+    let file = File::open(path).map_err(RdbError::Io)?;
+    let input = BufReader::with_capacity(1 << 20, file);
+    file::load(input, opts, |record: Record| {
+        let mut shard = keyspace.lock_key(record.key.as_slice());
+        let db = shard.db(record.db);
+        if db.peek(record.key.as_slice()).is_some() {
+            return false;
+        }
+        let lru = match record.idle_secs {
+            Some(idle) => {
+                lru_clock.wrapping_sub(idle.min(u64::from(u32::MAX)) as u32) & ((1 << 24) - 1)
+            }
+            None => lru_clock,
+        };
+        let mut entry = Entry::new(record.key.as_slice(), record.value, lru);
+        entry.expire_at = record.expire_at;
+        db.put(entry);
+        true
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::SmallBytes;
+    use crate::keyspace::value::{EncodingLimits, Value};
+    use std::sync::atomic::AtomicBool;
+
+    const PAIRS: usize = 2000;
+    const TOTAL: i64 = 1000;
+
+    fn options() -> SaveOptions {
+        SaveOptions {
+            preamble: Preamble {
+                redis_version: "7.0.15",
+                ctime_secs: 0,
+                used_mem: 0,
+                repl_id: "0".repeat(40),
+                repl_offset: 0,
+                aof_base: false,
+            },
+            records: RecordOptions {
+                compress: true,
+                lru_clock: None,
+            },
+            checksum: true,
+        }
+    }
+
+    fn int_of(ks: &Keyspace, key: &[u8]) -> i64 {
+        let shard = ks.lock_key(key);
+        match shard.db_ref(0).and_then(|d| d.peek(key)).map(|e| &e.value) {
+            Some(Value::Str(s)) => std::str::from_utf8(s).unwrap_or("x").parse().unwrap_or(-1),
+            _ => -1,
+        }
+    }
+
+    fn set_int(ks: &Keyspace, key: &[u8], v: i64) {
+        let mut shard = ks.lock_key(key);
+        let value = Value::Str(SmallBytes::from_slice(v.to_string().as_bytes()));
+        shard.db(0).put(Entry::new(key, value, 0));
+    }
+
+    /// Writers move units between the two keys of a pair (different shards) atomically
+    /// while the save runs; a point-in-time file has every pair summing to TOTAL. A save
+    /// that copied shards at different instants would catch pairs mid-transfer.
+    #[test]
+    fn saves_one_instant_while_writers_run() {
+        let ks = Arc::new(Keyspace::new(16));
+        let key = |side: char, i: usize| format!("{side}:{i}").into_bytes();
+        for i in 0..PAIRS {
+            set_int(&ks, &key('a', i), TOTAL);
+            set_int(&ks, &key('b', i), 0);
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dump.rdb");
+        let done = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (ks, done) = (ks.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut moves = 0u64;
+                    // Bounded: stops when the save is over, or after 5 million moves.
+                    while !done.load(Ordering::Relaxed) && moves < 5_000_000 {
+                        let i = (moves as usize * 7 + w * 13) % PAIRS;
+                        let (a, b) = (key('a', i), key('b', i));
+                        let mut locked = ks.lock_keys([a.as_slice(), b.as_slice()]);
+                        let read =
+                            |d: &crate::keyspace::Db, k: &[u8]| match d.peek(k).map(|e| &e.value) {
+                                Some(Value::Str(s)) => std::str::from_utf8(s)
+                                    .unwrap_or("0")
+                                    .parse::<i64>()
+                                    .unwrap_or(0),
+                                _ => 0,
+                            };
+                        let va = read(locked.db(&a, 0), &a);
+                        let vb = read(locked.db(&b, 0), &b);
+                        let (va, vb) = if va > 0 {
+                            (va - 1, vb + 1)
+                        } else {
+                            (va + vb, 0)
+                        };
+                        for (k, v) in [(&a, va), (&b, vb)] {
+                            let value =
+                                Value::Str(SmallBytes::from_slice(v.to_string().as_bytes()));
+                            locked.db(k, 0).put(Entry::new(k, value, 0));
+                        }
+                        moves += 1;
+                    }
+                    moves
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let summary = save_rdb(&ks, &path, &options()).expect("saved");
+        done.store(true, Ordering::Relaxed);
+        let moves: u64 = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+        assert!(moves > 0, "writers ran");
+        assert_eq!(summary.keys, 2 * PAIRS as u64);
+        let loaded = Keyspace::new(16);
+        let opts = LoadOptions {
+            databases: 16,
+            limits: EncodingLimits::default(),
+            now_ms: 0,
+        };
+        let got = load_rdb(&loaded, &path, &opts, 0).expect("loads");
+        assert_eq!(got.keys_loaded, 2 * PAIRS as u64);
+        for i in 0..PAIRS {
+            let (a, b) = (int_of(&loaded, &key('a', i)), int_of(&loaded, &key('b', i)));
+            assert_eq!(a + b, TOTAL, "pair {i}: {a} + {b}");
+        }
+    }
+
+    #[test]
+    fn corrupt_files_are_refused_and_the_old_file_survives_a_failed_save() {
+        let ks = Keyspace::new(16);
+        set_int(&ks, b"k", 7);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dump.rdb");
+        save_rdb(&ks, &path, &options()).expect("saved");
+        let good = std::fs::read(&path).expect("read");
+        let opts = LoadOptions {
+            databases: 16,
+            limits: EncodingLimits::default(),
+            now_ms: 0,
+        };
+        let mut flipped = good.clone();
+        let mid = good.len() / 2;
+        flipped[mid] ^= 0x20;
+        for bad in [
+            flipped,
+            good[..good.len() - 3].to_vec(),
+            b"REDIS0012".to_vec(),
+        ] {
+            std::fs::write(&path, &bad).expect("write");
+            assert!(load_rdb(&Keyspace::new(16), &path, &opts, 0).is_err());
+        }
+        std::fs::write(&path, &good).expect("write");
+        let missing_dir = dir.path().join("nope").join("dump.rdb");
+        assert!(save_rdb(&ks, &missing_dir, &options()).is_err());
+        assert_eq!(std::fs::read(&path).expect("read"), good);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("dir").count(),
+            1,
+            "no temp file left"
+        );
+    }
+}
