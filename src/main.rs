@@ -105,10 +105,19 @@ fn main() {
         workers
     );
     tracing::info!("Server initialized");
+    if !settings.appendonly
+        && let Err(e) = srv.load_at_startup()
+    {
+        tracing::warn!("Fatal error loading the DB: {e}. Exiting.");
+        std::process::exit(1);
+    }
     tracing::info!("Ready to accept connections tcp");
     server::run(srv.clone(), listeners);
     // As prepareForShutdown() does, for SHUTDOWN and for signals alike.
     tracing::warn!("User requested shutdown...");
+    if let Err(e) = srv.shutdown_save(false, false) {
+        tracing::warn!("Error trying to save the DB, can't exit: {e}");
+    }
     if !pidfile.is_empty() {
         tracing::info!("Removing the pid file.");
         let _ = std::fs::remove_file(&pidfile);

@@ -860,10 +860,11 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let keys = shard.key_count();
         if keys > 0 {
             removed += keys;
-            taken.push(std::mem::take(&mut *shard));
+            taken.push(shard.take_contents());
         }
     }
     ctx.fx.dirty += removed as u64;
+    ctx.server.after_flushall();
     ctx.reply.ok();
     release(taken, removed, || lazy);
     Ok(())

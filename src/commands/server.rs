@@ -90,7 +90,14 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         .step_by(2)
         .map(|i| (argv.get(i), argv.get(i + 1)))
         .collect();
-    ctx.server.config.set_many(&pairs).map_err(CmdError::Raw)?;
+    let allow_protected = crate::server::dispatch::protected_action_allowed(
+        &ctx.server.config.get("enable-protected-configs"),
+        &ctx.client.shared.addr,
+    );
+    ctx.server
+        .config
+        .set_many(&pairs, allow_protected)
+        .map_err(CmdError::Raw)?;
     apply_config_changes(ctx);
     ctx.reply.ok();
     Ok(())
@@ -137,6 +144,19 @@ const DEBUG_HELP: &[&str] = &[
     "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about the `key` and associated value.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -181,6 +201,25 @@ fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             idle.max(0)
         );
         ctx.reply.simple(&line);
+    } else if is(sub, "reload") {
+        let (mut save, mut flush, mut merge) = (true, true, false);
+        for opt in argv.iter().skip(2) {
+            if is(opt, "merge") {
+                merge = true;
+            } else if is(opt, "noflush") {
+                flush = false;
+            } else if is(opt, "nosave") {
+                save = false;
+            } else {
+                return Err(CmdError::err(
+                    "DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ));
+            }
+        }
+        ctx.server
+            .debug_reload(save, flush, merge)
+            .map_err(|e| CmdError::Raw(e.to_string()))?;
+        ctx.reply.ok();
     } else if argv.len() >= 3 && is(sub, "log") {
         tracing::warn!("DEBUG LOG: {}", args::text(argv.get(2)));
         ctx.reply.ok();
@@ -401,13 +440,17 @@ fn monitor(ctx: &mut Ctx<'_>, _: &Argv<'_>) -> CmdResult {
 
 fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    let mut force = false;
     for a in argv.iter().skip(1) {
         if is(a, "nosave") {
             nosave = true;
         } else if is(a, "save") {
             save = true;
-        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "now") {
             other = true;
+        } else if is(a, "force") {
+            other = true;
+            force = true;
         } else if is(a, "abort") {
             abort = true;
         } else {
@@ -420,11 +463,11 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if abort {
         return Err(CmdError::err("No shutdown in progress."));
     }
-    if save {
-        // An explicit SAVE needs the snapshot writer, which arrives with persistence:
-        // refuse rather than exit without the requested save.
-        tracing::warn!("Error trying to save the DB: RDB persistence is not available yet");
-        return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));
+    if let Err(e) = ctx.server.shutdown_save(save, nosave) {
+        tracing::warn!("Error trying to save the DB: {e}");
+        if !force {
+            return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));
+        }
     }
     ctx.client.action = Some(ConnAction::Shutdown);
     Ok(())

@@ -223,8 +223,9 @@ impl Config {
         out
     }
 
-    /// CONFIG SET with name/value pairs: all or nothing. Returns the Redis error text.
-    pub fn set_many(&self, pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
+    /// CONFIG SET with name/value pairs: all or nothing. Protected options (`dir`, ...)
+    /// only with `allow_protected`. Returns the Redis error text.
+    pub fn set_many(&self, pairs: &[(&[u8], &[u8])], allow_protected: bool) -> Result<(), String> {
         let mut values = self.values.lock();
         let mut chosen: Vec<usize> = Vec::with_capacity(pairs.len());
         let mut failure: Option<String> = None;
@@ -239,7 +240,8 @@ impl Config {
                 continue;
             }
             let o = &OPTIONS[i];
-            if o.flags.contains(OptFlags::IMMUTABLE) || o.flags.contains(OptFlags::PROTECTED) {
+            let protected = o.flags.contains(OptFlags::PROTECTED) && !allow_protected;
+            if o.flags.contains(OptFlags::IMMUTABLE) || protected {
                 let what = if o.flags.contains(OptFlags::IMMUTABLE) {
                     "immutable"
                 } else {
@@ -831,19 +833,19 @@ mod tests {
     fn config_set_is_atomic() {
         let c = Config::defaults();
         let err = c
-            .set_many(&[(b"hz", b"50"), (b"maxmemory-policy", b"bogus")])
+            .set_many(&[(b"hz", b"50"), (b"maxmemory-policy", b"bogus")], false)
             .unwrap_err();
         assert!(
             err.contains("possibly related to argument 'maxmemory-policy'"),
             "{err}"
         );
         assert_eq!(c.get("hz"), "10");
-        c.set_many(&[(b"hz", b"50"), (b"maxmemory", b"1mb")])
+        c.set_many(&[(b"hz", b"50"), (b"maxmemory", b"1mb")], false)
             .unwrap();
         assert_eq!(c.get("hz"), "50");
         assert_eq!(c.get("maxmemory"), "1048576");
         assert_eq!(
-            c.set_many(&[(b"daemonize", b"yes")]).unwrap_err(),
+            c.set_many(&[(b"daemonize", b"yes")], false).unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"
         );
     }
@@ -860,7 +862,7 @@ mod tests {
     #[test]
     fn rewrite_keeps_comments_and_appends() {
         let c = Config::defaults();
-        c.set_many(&[(b"hz", b"42")]).unwrap();
+        c.set_many(&[(b"hz", b"42")], false).unwrap();
         let out = rewrite_text("# hello\nport 7000\nport 7001\n", |i| {
             if OPTIONS[i].name == "port" {
                 "7002".into()

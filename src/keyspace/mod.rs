@@ -345,6 +345,16 @@ impl ShardData {
         &mut self.others[db - 1]
     }
 
+    /// Takes every database out of this shard, leaving it empty (FLUSHALL, DEBUG RELOAD).
+    /// The shard keeps its snapshot mark: a running snapshot has already captured it.
+    pub fn take_contents(&mut self) -> ShardData {
+        ShardData {
+            db0: std::mem::take(&mut self.db0),
+            others: std::mem::take(&mut self.others),
+            snapshot_epoch: self.snapshot_epoch,
+        }
+    }
+
     /// Number of databases that exist in this shard (db 0 always does).
     pub fn db_count(&self) -> usize {
         1 + self.others.len()

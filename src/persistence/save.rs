@@ -39,6 +39,9 @@ pub enum SaveError {
     Busy,
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The data set was replaced while the file was written (FLUSHALL).
+    #[error("discarded: the data set changed while saving")]
+    Discarded,
 }
 
 impl From<SnapshotBusy> for SaveError {
@@ -85,14 +88,28 @@ pub fn save_rdb(
     path: &Path,
     opts: &SaveOptions,
 ) -> Result<SaveSummary, SaveError> {
+    save_rdb_if(keyspace, path, opts, || true)?.ok_or(SaveError::Discarded)
+}
+
+/// Like [`save_rdb`], but the written file replaces `path` only if `keep()` still says so
+/// when it is complete (None: discarded).
+pub fn save_rdb_if(
+    keyspace: &Keyspace,
+    path: &Path,
+    opts: &SaveOptions,
+    keep: impl Fn() -> bool,
+) -> Result<Option<SaveSummary>, SaveError> {
     let temp = temp_path(path);
     let result = write_file(keyspace, &temp, opts).and_then(|summary| {
-        std::fs::rename(&temp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Make the rename itself durable.
-            File::open(dir)?.sync_all()?;
+        if !keep() {
+            std::fs::remove_file(&temp)?;
+            return Ok(None);
         }
-        Ok(summary)
+        std::fs::rename(&temp, path)?;
+        // Make the rename itself durable.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+        Ok(Some(summary))
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -178,20 +195,22 @@ fn database_sizes<'a>(shards: impl Iterator<Item = &'a ShardData>) -> Vec<(usize
         .collect()
 }
 
-/// Loads an RDB file into `keyspace` (which should be empty); keys already expired are
-/// dropped. `lru_clock` dates the keys' last access (minus any idle time the file gives).
+/// Loads an RDB file into `keyspace`; keys already expired are dropped. A key that is
+/// already there fails the load, unless `replace`. `lru_clock` dates the keys' last access
+/// (minus any idle time the file gives).
 pub fn load_rdb(
     keyspace: &Keyspace,
     path: &Path,
     opts: &LoadOptions,
     lru_clock: u32,
+    replace: bool,
 ) -> Result<LoadSummary, RdbError> {
     let file = File::open(path).map_err(RdbError::Io)?;
     let input = BufReader::with_capacity(1 << 20, file);
     file::load(input, opts, |record: Record| {
         let mut shard = keyspace.lock_key(record.key.as_slice());
         let db = shard.db(record.db);
-        if db.peek(record.key.as_slice()).is_some() {
+        if !replace && db.peek(record.key.as_slice()).is_some() {
             return false;
         }
         let lru = match record.idle_secs {
@@ -311,7 +330,7 @@ mod tests {
             limits: EncodingLimits::default(),
             now_ms: 0,
         };
-        let got = load_rdb(&loaded, &path, &opts, 0).expect("loads");
+        let got = load_rdb(&loaded, &path, &opts, 0, false).expect("loads");
         assert_eq!(got.keys_loaded, 2 * PAIRS as u64);
         for i in 0..PAIRS {
             let (a, b) = (int_of(&loaded, &key('a', i)), int_of(&loaded, &key('b', i)));
@@ -341,7 +360,7 @@ mod tests {
             b"REDIS0012".to_vec(),
         ] {
             std::fs::write(&path, &bad).expect("write");
-            assert!(load_rdb(&Keyspace::new(16), &path, &opts, 0).is_err());
+            assert!(load_rdb(&Keyspace::new(16), &path, &opts, 0, false).is_err());
         }
         std::fs::write(&path, &good).expect("write");
         let missing_dir = dir.path().join("nope").join("dump.rdb");

@@ -48,6 +48,7 @@ pub fn run(server: Arc<Server>) {
                 .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
         }
         check_clients(&server, &settings);
+        server.check_save_points();
         if last_sample.elapsed() >= Duration::from_millis(100) {
             let secs = last_sample.elapsed().as_secs_f64();
             let ops = server.stats.total_commands();

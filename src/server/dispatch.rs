@@ -14,6 +14,19 @@ use crate::keyspace::{Effects, EventClass};
 use crate::protocol::{Argv, Reply};
 use crate::util::clock;
 
+/// The error while a failed background save stops writes (`shared.bgsaveerr`).
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Whether an `enable-*-command` / `enable-protected-configs` setting lets a client at
+/// `addr` in: "yes", or "local" from the loopback interface.
+pub fn protected_action_allowed(setting: &str, addr: &str) -> bool {
+    match setting {
+        "yes" => true,
+        "local" => addr.starts_with("127.") || addr.starts_with("[::1]"),
+        _ => false,
+    }
+}
+
 /// What the connection must do after `execute`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -131,6 +144,10 @@ impl Exec<'_> {
             self.reject(Some(cmd), &CmdError::NoAuth.to_string());
             return Outcome::Done;
         }
+        if server.writes_refused_by_save_error() && self.writes_or_pings(cmd) {
+            self.reject(Some(cmd), MISCONF);
+            return Outcome::Done;
+        }
         if self.client.resp == 2
             && self.client.in_subscribe_mode()
             && !allowed_in_subscribe_context(cmd.name())
@@ -177,6 +194,21 @@ impl Exec<'_> {
         Outcome::Done
     }
 
+    /// What a failed background save stops (`writeCommandsDeniedByDiskError()`'s callers):
+    /// write commands, EXEC of a transaction that queued one, and PING.
+    fn writes_or_pings(&self, cmd: &Command) -> bool {
+        if cmd.is_write() || cmd.name() == "ping" {
+            return true;
+        }
+        match (&self.client.multi, cmd.tx_role) {
+            (Some(multi), TxRole::Exec) => multi
+                .queued
+                .iter()
+                .any(|q| self.server.commands.get(q.cmd_id).is_write()),
+            _ => false,
+        }
+    }
+
     /// A command rejected inside MULTI makes EXEC fail (behaves like `flagTransaction()`).
     fn flag_transaction(&mut self) {
         if let Some(multi) = self.client.multi.as_mut() {
@@ -201,14 +233,10 @@ impl Exec<'_> {
     }
 
     fn debug_allowed(&self) -> bool {
-        match self.server.config.get("enable-debug-command").as_str() {
-            "yes" => true,
-            "local" => {
-                self.client.shared.addr.starts_with("127.")
-                    || self.client.shared.addr.starts_with("[::1]")
-            }
-            _ => false,
-        }
+        protected_action_allowed(
+            &self.server.config.get("enable-debug-command"),
+            &self.client.shared.addr,
+        )
     }
 
     /// Calls the handler and does the bookkeeping around it (behaves like `call()`).

@@ -353,6 +353,8 @@ fn memory_section(server: &Server, b: &mut String) {
 
 fn persistence_section(server: &Server, b: &mut String) {
     let settings = server.config.settings();
+    let rdb = server.rdb_info();
+    let status = |ok: bool| if ok { "ok" } else { "err" };
     let _ = write!(
         b,
         "loading:0\r\n\
@@ -362,17 +364,17 @@ fn persistence_section(server: &Server, b: &mut String) {
          current_cow_size_age:0\r\n\
          current_fork_perc:0.00\r\n\
          current_save_keys_processed:0\r\n\
-         current_save_keys_total:0\r\n\
+         current_save_keys_total:{}\r\n\
          rdb_changes_since_last_save:{}\r\n\
-         rdb_bgsave_in_progress:0\r\n\
+         rdb_bgsave_in_progress:{}\r\n\
          rdb_last_save_time:{}\r\n\
-         rdb_last_bgsave_status:ok\r\n\
-         rdb_last_bgsave_time_sec:-1\r\n\
-         rdb_current_bgsave_time_sec:-1\r\n\
-         rdb_saves:0\r\n\
+         rdb_last_bgsave_status:{}\r\n\
+         rdb_last_bgsave_time_sec:{}\r\n\
+         rdb_current_bgsave_time_sec:{}\r\n\
+         rdb_saves:{}\r\n\
          rdb_last_cow_size:0\r\n\
-         rdb_last_load_keys_expired:0\r\n\
-         rdb_last_load_keys_loaded:0\r\n\
+         rdb_last_load_keys_expired:{}\r\n\
+         rdb_last_load_keys_loaded:{}\r\n\
          aof_enabled:{}\r\n\
          aof_rewrite_in_progress:0\r\n\
          aof_rewrite_scheduled:0\r\n\
@@ -385,8 +387,20 @@ fn persistence_section(server: &Server, b: &mut String) {
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
-        server.stats.dirty(),
+        if rdb.bgsave_in_progress {
+            rdb.keys_in_save
+        } else {
+            0
+        },
+        rdb.changes_since_last_save,
+        rdb.bgsave_in_progress as u8,
         server.lastsave_secs.load(Relaxed),
+        status(rdb.last_bgsave_ok),
+        rdb.last_bgsave_secs,
+        rdb.current_bgsave_secs,
+        rdb.saves,
+        server.rdb.last_load_keys_expired.load(Relaxed),
+        server.rdb.last_load_keys_loaded.load(Relaxed),
         settings.appendonly as u8,
     );
 }

@@ -85,6 +85,7 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 
 /// Starts worker threads, the acceptors and the cron; blocks until shutdown is requested.
 pub fn run(server: Arc<Server>, listeners: Vec<std::net::TcpListener>) {
+    server.set_handle();
     let mut senders = Vec::with_capacity(server.process.workers);
     for w in 0..server.process.workers {
         let (tx, rx) = mpsc::unbounded_channel::<std::net::TcpStream>();

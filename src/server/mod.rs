@@ -16,6 +16,7 @@ pub mod listener;
 pub mod log;
 pub mod monitor;
 pub mod outbound;
+pub mod persist;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;
@@ -115,6 +116,9 @@ pub struct Server {
     pub process: ProcessInfo,
     /// Unix seconds of the last successful save (start time until one happens).
     pub lastsave_secs: AtomicI64,
+    pub rdb: persist::RdbState,
+    /// This server, for work that outlives a command (BGSAVE); set when it starts running.
+    this: std::sync::OnceLock<std::sync::Weak<Server>>,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire_enabled: AtomicBool,
     pub shutting_down: AtomicBool,
@@ -161,6 +165,8 @@ impl Server {
                 workers,
             },
             lastsave_secs: AtomicI64::new(now / 1000),
+            rdb: persist::RdbState::default(),
+            this: std::sync::OnceLock::new(),
             active_expire_enabled: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
             shutdown_requested: Notify::new(),
@@ -169,6 +175,16 @@ impl Server {
             memory_peak: AtomicU64::new(0),
             expire_cycle_ms: AtomicU64::new(0),
         }
+    }
+
+    /// Records the `Arc` this server lives in (see [`Server::handle`]).
+    pub fn set_handle(self: &Arc<Self>) {
+        let _ = self.this.set(Arc::downgrade(self));
+    }
+
+    /// This server as an `Arc`, once it runs.
+    pub fn handle(&self) -> Option<Arc<Server>> {
+        self.this.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// Asks the main thread to shut the server down.

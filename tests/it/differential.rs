@@ -300,4 +300,5 @@ scripts!(transactions);
 scripts!(blocking);
 scripts!(sort);
 scripts!(dump);
+scripts!(persistence);
 scripts!(geo);

@@ -7,7 +7,7 @@
 use crate::common::{RawClient, Resp, TestServer, parse_resp, skip_without_redis};
 
 /// The commands that build the test keys, identical on both servers.
-fn build_commands() -> Vec<Vec<String>> {
+pub(crate) fn build_commands() -> Vec<Vec<String>> {
     let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let mut cmds = vec![
         strs(&["SET", "str:int", "-123456"]),
@@ -54,7 +54,7 @@ fn build_commands() -> Vec<Vec<String>> {
     cmds
 }
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "str:int",
     "str:text",
     "str:long",
@@ -74,7 +74,7 @@ const KEYS: &[&str] = &[
     "zset:big",
 ];
 
-fn run(c: &mut RawClient, args: &[&[u8]]) -> Resp {
+pub(crate) fn run(c: &mut RawClient, args: &[&[u8]]) -> Resp {
     let raw = c.cmd_raw(args);
     parse_resp(&raw).expect("a whole reply").0
 }
@@ -84,7 +84,7 @@ fn text<'a>(args: &[&'a str]) -> Vec<&'a [u8]> {
 }
 
 /// Type, encoding and every element (sorted where the type has no order).
-fn snapshot(c: &mut RawClient, key: &str) -> (String, String, Vec<String>) {
+pub(crate) fn snapshot(c: &mut RawClient, key: &str) -> (String, String, Vec<String>) {
     let kind = c.cmd(&["TYPE", key]).text();
     let encoding = c.cmd(&["OBJECT", "ENCODING", key]).text();
     let items = |r: Resp| -> Vec<String> { r.items().iter().map(Resp::text).collect() };

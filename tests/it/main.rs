@@ -12,6 +12,7 @@ mod expiry;
 mod geo;
 mod hll;
 mod interop;
+mod persistence;
 mod protocol;
 mod pubsub;
 mod server;

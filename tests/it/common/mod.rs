@@ -74,38 +74,83 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts tessera-server with `args` on a free port; waits until it answers PING.
+    /// Starts tessera-server with `args` on a free port, without save points unless
+    /// `args` sets some (as the reference server is started); waits until it answers PING.
     pub fn tessera(args: &[&str]) -> TestServer {
-        Self::start(&tessera_bin(), args)
+        let mut all = vec!["--save", ""];
+        all.extend_from_slice(args);
+        Self::start(&tessera_bin(), &all, &|_| {})
+    }
+
+    /// Starts tessera-server in a fresh directory holding `files` (name, contents) first,
+    /// such as an RDB file to load; `args` as for [`TestServer::tessera`].
+    pub fn tessera_with_files(files: &[(&str, &[u8])], args: &[&str]) -> TestServer {
+        let mut all = vec!["--save", ""];
+        all.extend_from_slice(args);
+        Self::start(&tessera_bin(), &all, &|dir| write_files(dir, files))
+    }
+
+    /// Starts redis-server in a fresh directory holding `files` first.
+    pub fn redis_with_files(files: &[(&str, &[u8])], args: &[&str]) -> TestServer {
+        let mut all = vec!["--save", "", "--appendonly", "no"];
+        all.extend_from_slice(args);
+        Self::start(Path::new("redis-server"), &all, &|dir| {
+            write_files(dir, files)
+        })
+    }
+
+    /// Starts tessera-server with `dir` as its directory (a restart of a server stopped
+    /// with [`TestServer::stop_keeping_dir`]); Err with its log if it did not come up.
+    pub fn tessera_in(dir: tempfile::TempDir, args: &[&str]) -> Result<TestServer, String> {
+        let mut server = Self::spawn(&tessera_bin(), free_port(), dir, args);
+        if server.wait_ready(Duration::from_secs(10)) {
+            Ok(server)
+        } else {
+            Err(server.log())
+        }
+    }
+
+    /// Spawns `bin` on `port` in `dir`, its output logged there; does not wait.
+    fn spawn(bin: &Path, port: u16, dir: tempfile::TempDir, args: &[&str]) -> TestServer {
+        let log = |name: &str| {
+            Stdio::from(std::fs::File::create(dir.path().join(name)).expect("log file"))
+        };
+        let child = Command::new(bin)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(dir.path())
+            .args(args)
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
+            .spawn()
+            .expect("spawn server");
+        TestServer { port, dir, child }
+    }
+
+    /// Kills the server (SIGKILL, if it still runs) and hands back its directory.
+    pub fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, placeholder)
     }
 
     /// Starts the reference redis-server 7.0 with persistence off.
     pub fn redis(args: &[&str]) -> TestServer {
         let mut all = vec!["--save", "", "--appendonly", "no"];
         all.extend_from_slice(args);
-        Self::start(Path::new("redis-server"), &all)
+        Self::start(Path::new("redis-server"), &all, &|_| {})
     }
 
-    fn start(bin: &Path, args: &[&str]) -> TestServer {
+    fn start(bin: &Path, args: &[&str], setup: &dyn Fn(&Path)) -> TestServer {
         for _attempt in 0..5 {
             let port = free_port();
             let dir = tempfile::tempdir().expect("tempdir");
-            let mut cmd = Command::new(bin);
-            cmd.arg("--port")
-                .arg(port.to_string())
-                .arg("--bind")
-                .arg("127.0.0.1")
-                .arg("--dir")
-                .arg(dir.path())
-                .args(args)
-                .stdout(Stdio::from(
-                    std::fs::File::create(dir.path().join("stdout.log")).expect("log file"),
-                ))
-                .stderr(Stdio::from(
-                    std::fs::File::create(dir.path().join("stderr.log")).expect("log file"),
-                ));
-            let child = cmd.spawn().expect("spawn server");
-            let mut server = TestServer { port, dir, child };
+            setup(dir.path());
+            let mut server = Self::spawn(bin, port, dir, args);
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
             }
@@ -168,6 +213,12 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn write_files(dir: &Path, files: &[(&str, &[u8])]) {
+    for (name, contents) in files {
+        std::fs::write(dir.join(name), contents).expect("write a file for the server");
     }
 }
 
