@@ -10,6 +10,7 @@ use bitflags::bitflags;
 use std::sync::Arc;
 
 use super::bytes::SmallBytes;
+use super::propagation::{Batch, PropOp, Propagation};
 use super::signals::{KeySignals, Touch};
 
 bitflags! {
@@ -139,6 +140,14 @@ pub struct Effects {
     /// Keys created while clients were blocked: (db, key), served after the command (or the
     /// whole transaction) released its locks. Not cleared by [`reset`](Self::reset).
     pub ready: Vec<(usize, SmallBytes)>,
+    /// The propagation stream; `None` where nothing propagates (unit tests).
+    pub propagation: Option<Arc<Propagation>>,
+    /// The batch being built: stamped at the first change, its ops in execution order. Kept
+    /// across the commands of a transaction; see [`take_batch`](Self::take_batch).
+    pub batch: Batch,
+    /// What the running command propagates instead of its own arguments (EXPIRE as
+    /// PEXPIREAT, SPOP as SREM, ...), set by its handler; `Some(vec![])` propagates nothing.
+    pub rewrite: Option<Vec<SmallBytes>>,
 }
 
 impl Effects {
@@ -173,6 +182,9 @@ impl Effects {
             && signals.active()
         {
             self.signal(class, name, key, db);
+        }
+        if class != EventClass::KEY_MISS {
+            self.stamp();
         }
         if self.notify_flags.intersects(class)
             && self
@@ -219,10 +231,45 @@ impl Effects {
         }
     }
 
-    /// A key was found expired and removed.
+    /// A key was found expired and removed: replicas and the AOF are told with a DEL,
+    /// ahead of whatever the command itself propagates (behaves like
+    /// `deleteExpiredKeyAndPropagate()`).
     pub fn expired(&mut self, key: &[u8]) {
         self.expired_keys += 1;
         self.notify(EventClass::EXPIRED, "expired", key);
+        if self.batch.stamp != 0 {
+            self.batch.ops.push(PropOp::new(self.db, &[b"DEL", key]));
+        }
+    }
+
+    /// Stamps the batch at the first change, while the change's shard lock is held (see
+    /// [`Propagation`]).
+    #[inline]
+    pub fn stamp(&mut self) {
+        if self.batch.stamp == 0
+            && let Some(p) = &self.propagation
+            && p.enabled()
+        {
+            self.batch.stamp = p.take_stamp();
+        }
+    }
+
+    /// Queues an op of the running command or transaction (after any staged earlier).
+    pub fn propagate(&mut self, op: PropOp) {
+        if self.batch.stamp != 0 {
+            self.batch.ops.push(op);
+        }
+    }
+
+    /// Hands the finished batch, if stamped, to the stream, and starts a new one.
+    pub fn submit_batch(&mut self) {
+        if self.batch.stamp == 0 {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if let Some(p) = &self.propagation {
+            p.submit(batch);
+        }
     }
 
     /// Resets for the next command, keeping the allocation of the event list.

@@ -88,19 +88,21 @@ pub fn save_rdb(
     path: &Path,
     opts: &SaveOptions,
 ) -> Result<SaveSummary, SaveError> {
-    save_rdb_if(keyspace, path, opts, || true)?.ok_or(SaveError::Discarded)
+    save_rdb_if(keyspace, path, opts, || {}, || true)?.ok_or(SaveError::Discarded)
 }
 
-/// Like [`save_rdb`], but the written file replaces `path` only if `keep()` still says so
-/// when it is complete (None: discarded).
+/// Like [`save_rdb`], but runs `at_instant` at the snapshot's instant (under the gate: keep
+/// it short), and the written file replaces `path` only if `keep()` still says so when it is
+/// complete (None: discarded).
 pub fn save_rdb_if(
     keyspace: &Keyspace,
     path: &Path,
     opts: &SaveOptions,
+    at_instant: impl FnOnce(),
     keep: impl Fn() -> bool,
 ) -> Result<Option<SaveSummary>, SaveError> {
     let temp = temp_path(path);
-    let result = write_file(keyspace, &temp, opts).and_then(|summary| {
+    let result = write_file(keyspace, &temp, opts, at_instant).and_then(|summary| {
         if !keep() {
             std::fs::remove_file(&temp)?;
             return Ok(None);
@@ -121,6 +123,7 @@ fn write_file(
     keyspace: &Keyspace,
     temp: &Path,
     opts: &SaveOptions,
+    at_instant: impl FnOnce(),
 ) -> Result<SaveSummary, SaveError> {
     let file = File::create(temp)?;
     let output = RefCell::new(Output {
@@ -147,6 +150,7 @@ fn write_file(
     };
     keyspace.snapshot(
         |shards| {
+            at_instant();
             let sizes = database_sizes(shards.iter().map(|g| &**g));
             keys = sizes.iter().map(|s| s.1).sum();
             let mut preamble = Vec::new();

@@ -148,6 +148,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
         reply: Reply::new(2),
         fx: Effects {
             signals: Some(server.signals.clone()),
+            propagation: Some(server.propagation.clone()),
             ..Effects::default()
         },
         clock: clock::CommandClock::new(),

@@ -86,6 +86,7 @@ pub fn active_expire_cycle(
     let started = Instant::now();
     let mut fx = Effects::new(clock::now_ms(), 0, settings.notify_keyspace_events);
     fx.signals = Some(server.signals.clone());
+    fx.propagation = Some(server.propagation.clone());
     let stats = server.stats.shared();
     for _ in 0..SLOTS {
         let slot = crate::keyspace::Slot(cursor as u16);
@@ -100,6 +101,10 @@ pub fn active_expire_cycle(
                 }
             }
         }
+        // One batch per shard, stamped under its lock; the deletions go out as separate
+        // commands (Redis's `propagate_no_multi` for the expiry cycle).
+        fx.batch.no_multi = true;
+        fx.submit_batch();
         if fx.expired_keys > 0 {
             stats.expired_keys.add_shared(fx.expired_keys);
             fx.expired_keys = 0;

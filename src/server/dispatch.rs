@@ -10,7 +10,7 @@ use crate::commands::meta::CmdFlags;
 use crate::commands::table::{Lookup, TxRole};
 use crate::commands::{CmdError, Command, Ctx};
 use crate::config::Settings;
-use crate::keyspace::{Effects, EventClass};
+use crate::keyspace::{Effects, EventClass, PropOp, SmallBytes};
 use crate::protocol::{Argv, Reply};
 use crate::util::clock;
 
@@ -253,6 +253,9 @@ impl Exec<'_> {
         }
         self.fx
             .reset(now_ms, self.client.db, self.settings.notify_keyspace_events);
+        let nested = self.client.in_exec;
+        let db = self.client.db;
+        self.fx.rewrite = None;
         let reply_start = self.reply.len();
         let started = clock::Stopwatch::start();
         let result = if cmd.tx_role == TxRole::Exec && self.client.multi.is_some() {
@@ -286,6 +289,10 @@ impl Exec<'_> {
             self.stats.count_error(CmdError::code(&text));
             counters.failed.add(1);
         }
+        self.queue_propagation(cmd, argv, db);
+        if !nested {
+            self.fx.submit_batch();
+        }
         self.flush_effects();
         match self.client.reply_mode {
             ReplyMode::Off => self.reply.buf.truncate(reply_start),
@@ -296,6 +303,24 @@ impl Exec<'_> {
             _ => {}
         }
         self.after_call(cmd, argv, usec, now_ms);
+    }
+
+    /// Adds the command's own op to the batch: its handler's rewrite, or, when it changed
+    /// the dataset, its arguments as sent (behaves like the propagation in `call()`). EXEC
+    /// itself is not propagated; its commands are.
+    fn queue_propagation(&mut self, cmd: &Command, argv: &Argv<'_>, db: usize) {
+        let fx = &mut *self.fx;
+        if fx.batch.stamp == 0 || cmd.tx_role == TxRole::Exec {
+            return;
+        }
+        let args: Vec<SmallBytes> = match fx.rewrite.take() {
+            Some(rewritten) => rewritten,
+            None if fx.dirty > 0 => argv.iter().map(SmallBytes::from_slice).collect(),
+            None => return,
+        };
+        if !args.is_empty() {
+            fx.propagate(PropOp { db, argv: args });
+        }
     }
 
     /// Counts what the command did and publishes its keyspace events.

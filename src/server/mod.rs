@@ -105,6 +105,8 @@ pub struct Server {
     pub signals: Arc<KeySignals>,
     /// Clients blocked on keys (BLPOP & co.).
     pub blocking: blocking::Blocking,
+    /// The ordered propagation stream's entry (stamps; the AOF writer consumes it).
+    pub propagation: Arc<crate::keyspace::Propagation>,
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
@@ -146,6 +148,7 @@ impl Server {
             keyspace: Keyspace::new(settings.databases),
             signals: signals.clone(),
             blocking: blocking::Blocking::new(signals),
+            propagation: Arc::default(),
             stats: Stats::new(workers, commands.len(), now),
             commands,
             config,

@@ -165,9 +165,8 @@ impl Server {
         let path = self.rdb_path();
         let keys = &self.rdb.keys_in_save;
         keys.store(0, Relaxed);
-        let result = save::save_rdb_if(&self.keyspace, &path, &self.save_options(), || {
-            self.rdb.generation.load(Relaxed) == generation
-        });
+        let keep = || self.rdb.generation.load(Relaxed) == generation;
+        let result = save::save_rdb_if(&self.keyspace, &path, &self.save_options(), || {}, keep);
         match &result {
             Ok(Some(summary)) => {
                 keys.store(summary.keys, Relaxed);
