@@ -105,9 +105,12 @@ fn main() {
         workers
     );
     tracing::info!("Server initialized");
-    if !settings.appendonly
-        && let Err(e) = srv.load_at_startup()
-    {
+    if settings.appendonly {
+        if let Err(e) = srv.aof_start_at_startup() {
+            tracing::warn!("{e}");
+            std::process::exit(1);
+        }
+    } else if let Err(e) = srv.load_at_startup() {
         tracing::warn!("Fatal error loading the DB: {e}. Exiting.");
         std::process::exit(1);
     }
@@ -115,6 +118,10 @@ fn main() {
     server::run(srv.clone(), listeners);
     // As prepareForShutdown() does, for SHUTDOWN and for signals alike.
     tracing::warn!("User requested shutdown...");
+    if srv.aof_writer().is_some() {
+        tracing::info!("Calling fsync() on the AOF file.");
+        srv.stop_aof();
+    }
     if let Err(e) = srv.shutdown_save(false, false) {
         tracing::warn!("Error trying to save the DB, can't exit: {e}");
     }

@@ -10,7 +10,7 @@
 use super::list::{self, End, PopReply};
 use super::zset::{self, ZPopReply};
 use super::{CmdError, CmdResult, Ctx, Handler};
-use crate::keyspace::{Db, Effects, Keyspace, LookupFlags, SmallBytes, ValueType};
+use crate::keyspace::{Db, Effects, Keyspace, LookupFlags, PropOp, SmallBytes, Value, ValueType};
 use crate::protocol::float::LongDouble;
 use crate::protocol::{Argv, Reply};
 use crate::server::blocking::Waiter;
@@ -30,11 +30,12 @@ pub(super) const HANDLERS: &[(&str, Handler)] = &[
 #[derive(Clone, Debug)]
 pub(crate) enum BlockOp {
     Pop(Pop),
-    /// BLMOVE / BRPOPLPUSH.
+    /// BLMOVE / BRPOPLPUSH (`rpoplpush`: propagated under that name).
     ListMove {
         from: End,
         to: End,
         dst: SmallBytes,
+        rpoplpush: bool,
     },
 }
 
@@ -48,6 +49,30 @@ pub(crate) enum Pop {
 }
 
 impl Pop {
+    /// What replicas and the AOF get for a pop from `key`, which held `len` elements:
+    /// the non-blocking pop, with the count that was popped when there was a count
+    /// (behaves like the propagation in `blockingPopGenericCommand()` and
+    /// `blockingGenericZpopCommand()`).
+    fn propagated(self, key: &[u8], len: usize) -> Vec<Vec<u8>> {
+        let (name, count): (&[u8], _) = match self {
+            Pop::List {
+                end: End::Head,
+                count,
+            } => (b"LPOP", count),
+            Pop::List {
+                end: End::Tail,
+                count,
+            } => (b"RPOP", count),
+            Pop::ZSet { max: false, count } => (b"ZPOPMIN", count),
+            Pop::ZSet { max: true, count } => (b"ZPOPMAX", count),
+        };
+        let mut args = vec![name.to_vec(), key.to_vec()];
+        if let Some(c) = count {
+            args.push(c.min(len).to_string().into_bytes());
+        }
+        args
+    }
+
     /// Pops from `key` in `d` and replies; Ok(false) (nothing written) when it is missing.
     fn run(
         self,
@@ -118,22 +143,71 @@ impl BlockOp {
         if d.at(pos).value.value_type() != self.value_type() {
             return Served::Skipped;
         }
-        waiter.try_serve(|reply| {
+        let len = value_len(d, key);
+        let mut propagated = None;
+        let served = waiter.try_serve(|reply| {
             let done = match self {
                 BlockOp::Pop(pop) => pop.run(locked.db(key, db), key, fx, reply),
-                BlockOp::ListMove { from, to, dst } => {
+                BlockOp::ListMove { from, to, dst, .. } => {
                     list::move_one(&mut locked, db, key, dst, *from, *to, fx, reply)
                 }
             };
             match done {
-                Ok(true) => Served::Yes,
+                Ok(true) => {
+                    propagated = Some(self.propagated(key, len));
+                    Served::Yes
+                }
                 Ok(false) => Served::Exhausted,
                 Err(e) => {
                     reply.error(&e.to_string());
                     Served::Yes
                 }
             }
-        })
+        });
+        // Each served client is its own entry in the stream (behaves like the
+        // `afterCommand()` per served client in `handleClientsBlockedOnKeys()`).
+        if let Some(args) = propagated {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            fx.propagate(PropOp::new(db, &args));
+        }
+        fx.submit_batch();
+        served
+    }
+
+    /// What a waiter served later propagates (a BLMOVE's directions in lower case, as
+    /// `serveClientBlockedOnList()` writes them).
+    fn propagated(&self, key: &[u8], len: usize) -> Vec<Vec<u8>> {
+        match self {
+            BlockOp::Pop(pop) => pop.propagated(key, len),
+            BlockOp::ListMove {
+                dst,
+                rpoplpush: true,
+                ..
+            } => vec![b"RPOPLPUSH".to_vec(), key.to_vec(), dst.to_vec()],
+            BlockOp::ListMove { from, to, dst, .. } => vec![
+                b"LMOVE".to_vec(),
+                key.to_vec(),
+                dst.to_vec(),
+                end_word(*from).to_vec(),
+                end_word(*to).to_vec(),
+            ],
+        }
+    }
+}
+
+fn end_word(end: End) -> &'static [u8] {
+    match end {
+        End::Head => b"left",
+        End::Tail => b"right",
+    }
+}
+
+/// Elements in the list or sorted set at `key` (0 if none).
+fn value_len(d: &Db, key: &[u8]) -> usize {
+    match d.peek(key).map(|e| &e.value) {
+        Some(Value::List(l)) => l.len(),
+        Some(Value::ZSet(z)) => z.len(),
+        _ => 0,
     }
 }
 
@@ -183,7 +257,12 @@ fn block_pop(ctx: &mut Ctx<'_>, keys: &[&[u8]], pop: Pop, deadline_ms: i64) -> C
     let db = ctx.db();
     let mut locked = ctx.keyspace().lock_keys(keys.iter().copied());
     for key in keys {
-        if pop.run(locked.db(key, db), key, ctx.fx, ctx.reply)? {
+        let d = locked.db(key, db);
+        let len = value_len(d, key);
+        if pop.run(d, key, ctx.fx, ctx.reply)? {
+            let args = pop.propagated(key, len);
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            ctx.fx.rewrite_as(&args);
             return Ok(());
         }
     }
@@ -248,9 +327,16 @@ fn block_move(
     deadline_ms: i64,
 ) -> CmdResult {
     let (src, dst) = (argv.get(1), argv.get(2));
+    let rpoplpush = argv.len() == 4;
     let db = ctx.db();
     let mut locked = ctx.keyspace().lock_keys([src, dst]);
     if list::move_one(&mut locked, db, src, dst, from, to, ctx.fx, ctx.reply)? {
+        if rpoplpush {
+            ctx.fx.rewrite_as(&[b"RPOPLPUSH", src, dst]);
+        } else {
+            ctx.fx
+                .rewrite_as(&[b"LMOVE", src, dst, argv.get(3), argv.get(4)]);
+        }
         return Ok(());
     }
     if ctx.client.in_exec {
@@ -261,6 +347,7 @@ fn block_move(
         from,
         to,
         dst: SmallBytes::from_slice(dst),
+        rpoplpush,
     };
     block(ctx, &[src], op, deadline_ms);
     drop(locked);

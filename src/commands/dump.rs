@@ -102,6 +102,7 @@ fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if ttl != 0 && ttl <= ctx.fx.now_ms {
         if deleted {
             ctx.fx.notify(EventClass::GENERIC, "del", key);
+            ctx.fx.rewrite_as(&[b"DEL", key]);
             ctx.fx.dirty += 1;
         }
         ctx.reply.ok();
@@ -115,6 +116,14 @@ fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         d.at_mut(pos).lru = idle_clock(ctx.fx.lru_clock, idle);
     }
     ctx.fx.notify(EventClass::GENERIC, "restore", key);
+    if ttl != 0 && !opts.absttl {
+        // The absolute time, ABSTTL appended last (as `restoreCommand()` rewrites it).
+        let at = itoa::Buffer::new().format(ttl).to_string();
+        let mut args: Vec<&[u8]> = vec![b"RESTORE", key, at.as_bytes()];
+        args.extend(argv.iter().skip(3));
+        args.push(b"ABSTTL");
+        ctx.fx.rewrite_as(&args);
+    }
     ctx.fx.dirty += 1;
     drop(shard);
     ctx.reply.ok();

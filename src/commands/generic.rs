@@ -320,10 +320,17 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, base_ms: i64, unit_ms: i64
     let removed = if when <= ctx.fx.now_ms {
         let entry = d.remove_at(pos);
         ctx.fx.notify(EventClass::GENERIC, "del", key);
+        ctx.fx.rewrite_as(&[b"DEL", key]);
         Some(entry)
     } else {
         d.set_expire(pos, when);
         ctx.fx.notify(EventClass::GENERIC, "expire", key);
+        // Replayed later, a relative time would mean a later expiry: propagate the
+        // absolute one, with the condition flags as typed.
+        let at = itoa::Buffer::new().format(when).to_string();
+        let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", key, at.as_bytes()];
+        args.extend(argv.iter().skip(3));
+        ctx.fx.rewrite_as(&args);
         None
     };
     drop(shard);
@@ -834,6 +841,7 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     // Every lock is taken before any is released (two-phase locking), so the flush is one
     // atomic step for every other command; each shard is released once it is emptied.
     let shards = ctx.keyspace().lock_all();
+    stamp_forced(ctx, argv);
     touch_watched_in_db(ctx, &shards, db, None);
     for mut shard in shards {
         if let Some(d) = shard.take_db(db).filter(|d| !d.is_empty()) {
@@ -853,6 +861,7 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut taken = Vec::new();
     let mut removed = 0;
     let shards = ctx.keyspace().lock_all();
+    stamp_forced(ctx, argv);
     for db in 0..ctx.keyspace().databases() {
         touch_watched_in_db(ctx, &shards, db, None);
     }
@@ -868,6 +877,15 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     ctx.reply.ok();
     release(taken, removed, || lazy);
     Ok(())
+}
+
+/// Under every shard lock: FLUSHDB / FLUSHALL / SWAPDB change the dataset without a
+/// keyspace event, and are propagated even when there was nothing to remove (as Redis
+/// forces them).
+fn stamp_forced(ctx: &mut Ctx<'_>, argv: &Argv<'_>) {
+    ctx.fx.stamp();
+    let args: Vec<&[u8]> = argv.iter().collect();
+    ctx.fx.rewrite_as(&args);
 }
 
 /// Before database `db` is emptied, or swapped with `replaced_with`, marks the clients
@@ -907,6 +925,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let (a, b) = (existing_db(ctx, a)?, existing_db(ctx, b)?);
     if a != b {
         let mut shards = ctx.keyspace().lock_all();
+        stamp_forced(ctx, argv);
         touch_watched_in_db(ctx, &shards, a, Some(b));
         touch_watched_in_db(ctx, &shards, b, Some(a));
         for shard in shards.iter_mut() {
@@ -922,6 +941,10 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 }
             }
         }
+    }
+    if a == b {
+        // Nothing moves, so no lock orders it; Redis still counts and propagates it.
+        stamp_forced(ctx, argv);
     }
     ctx.fx.dirty += 1;
     ctx.reply.ok();

@@ -290,6 +290,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     store_field(ctx, d, key, field, &text)?;
     ctx.reply.bulk(&text);
     ctx.fx.notify(EventClass::HASH, "hincrbyfloat", key);
+    ctx.fx.rewrite_as(&[b"HSET", key, field, &text]);
     ctx.fx.dirty += 1;
     Ok(())
 }

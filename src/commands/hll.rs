@@ -121,6 +121,9 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             let card = value::cardinality(hll)?;
             value::set_cached_cardinality(hll, card);
             touch_without_event(ctx.fx, key);
+            // The cached count is part of the value: propagated like a write (still
+            // under the key's lock).
+            ctx.fx.stamp();
             ctx.fx.dirty += 1;
             card
         }

@@ -108,6 +108,9 @@ fn apply_config_changes(ctx: &Ctx<'_>) {
     let settings = ctx.server.config.settings();
     crate::server::log::set_level(settings.loglevel);
     ctx.server.slowlog.trim(settings.slowlog_max_len);
+    if let Some(server) = ctx.server.handle() {
+        server.apply_aof_settings();
+    }
 }
 
 fn config_resetstat(ctx: &mut Ctx<'_>, _: &Argv<'_>) -> CmdResult {

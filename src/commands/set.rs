@@ -19,7 +19,9 @@ use super::random::{random_count, random_reply_full};
 use super::scan::{self, ScanOptions, reply_scan};
 use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::keyspace::value::{EncodingLimits, Member, distinct_positions};
-use crate::keyspace::{Db, Effects, Entry, EventClass, MultiGuard, SetValue, SmallBytes, Value};
+use crate::keyspace::{
+    Db, Effects, Entry, EventClass, MultiGuard, PropOp, SetValue, SmallBytes, Value,
+};
 use crate::protocol::{Argv, Reply};
 
 pub(super) const HANDLERS: &[(&str, Handler)] = &[
@@ -232,6 +234,8 @@ fn spop_one(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
     };
     let emptied = s.is_empty();
     ctx.fx.notify(EventClass::SET, "spop", key);
+    // The member chosen, not a new random draw.
+    ctx.fx.rewrite_as(&[b"SREM", key, &member]);
     ctx.reply.bulk(&member);
     if emptied {
         d.remove_at(pos);
@@ -268,6 +272,17 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count: &[u8]) -> CmdResult {
     }
     let popped = s.pop_many(n, &limits, &mut rand::rng());
     let emptied = s.is_empty();
+    // Behaves like `spopWithCountCommand()`'s propagation: the whole set is a DEL, else
+    // one SREM per member (wrapped in MULTI/EXEC when several).
+    if n == size {
+        ctx.fx.rewrite_as(&[b"DEL", key]);
+    } else {
+        let db = ctx.client.db;
+        for m in &popped {
+            ctx.fx.propagate(PropOp::new(db, &[b"SREM", key, m]));
+        }
+        ctx.fx.rewrite_as(&[]);
+    }
     ctx.reply.set(popped.len());
     popped.iter().for_each(|m| ctx.reply.bulk(m));
     if emptied {

@@ -201,6 +201,10 @@ fn set_generic(
     if let Some(at) = expire {
         d.set_expire(pos, at);
         ctx.fx.notify(EventClass::GENERIC, "expire", key);
+        // An absolute expiry, and nothing else, as `setGenericCommand()` propagates it.
+        let at = itoa::Buffer::new().format(at).to_string();
+        ctx.fx
+            .rewrite_as(&[b"SET", key, value, b"PXAT", at.as_bytes()]);
     }
     if !get {
         ctx.reply.ok();
@@ -214,7 +218,7 @@ fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(arg) => Some(expire_at_ms(ctx, o.expire, arg)?),
         None => None,
     };
-    set_generic(
+    let set = set_generic(
         ctx,
         argv.get(1),
         argv.get(2),
@@ -224,6 +228,16 @@ fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         o.expire == ExpireOpt::KeepTtl,
         expire,
     )?;
+    if set && o.get && expire.is_none() {
+        // GET changes nothing on a replica: the other options stay.
+        let kept: Vec<&[u8]> = argv
+            .iter()
+            .enumerate()
+            .filter(|&(i, a)| i < 3 || !a.eq_ignore_ascii_case(b"get"))
+            .map(|(_, a)| a)
+            .collect();
+        ctx.fx.rewrite_as(&kept);
+    }
     Ok(())
 }
 
@@ -283,6 +297,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     );
     ctx.fx.dirty += 1;
     ctx.fx.notify(EventClass::STRING, "set", key);
+    ctx.fx.rewrite_as(&[b"SET", key, argv.get(2)]);
     Ok(())
 }
 
@@ -299,6 +314,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     d.remove_at(pos);
     ctx.fx.dirty += 1;
     ctx.fx.notify(EventClass::GENERIC, "del", key);
+    ctx.fx.rewrite_as(&[b"DEL", key]);
     Ok(())
 }
 
@@ -323,16 +339,20 @@ fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             d.remove_at(pos);
             ctx.fx.dirty += 1;
             ctx.fx.notify(EventClass::GENERIC, "del", key);
+            ctx.fx.rewrite_as(&[b"DEL", key]);
         }
         Some(at) => {
             d.set_expire(pos, at);
             ctx.fx.dirty += 1;
             ctx.fx.notify(EventClass::GENERIC, "expire", key);
+            let at = itoa::Buffer::new().format(at).to_string();
+            ctx.fx.rewrite_as(&[b"PEXPIREAT", key, at.as_bytes()]);
         }
         None if o.expire == ExpireOpt::Persist && d.at(pos).expire_at != 0 => {
             d.set_expire(pos, 0);
             ctx.fx.dirty += 1;
             ctx.fx.notify(EventClass::GENERIC, "persist", key);
+            ctx.fx.rewrite_as(&[b"PERSIST", key]);
         }
         None => {}
     }
@@ -514,6 +534,8 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     ctx.fx.dirty += 1;
     ctx.fx.notify(EventClass::STRING, "incrbyfloat", key);
+    // The result, not the increment: float arithmetic must not run twice.
+    ctx.fx.rewrite_as(&[b"SET", key, &text, b"KEEPTTL"]);
     ctx.reply.bulk(&text);
     Ok(())
 }

@@ -145,6 +145,9 @@ pub struct Effects {
     /// The batch being built: stamped at the first change, its ops in execution order. Kept
     /// across the commands of a transaction; see [`take_batch`](Self::take_batch).
     pub batch: Batch,
+    /// The stamp of the last batch submitted (replies wait for it under `appendfsync
+    /// always`).
+    pub last_stamp: u64,
     /// What the running command propagates instead of its own arguments (EXPIRE as
     /// PEXPIREAT, SPOP as SREM, ...), set by its handler; `Some(vec![])` propagates nothing.
     pub rewrite: Option<Vec<SmallBytes>>,
@@ -254,6 +257,14 @@ impl Effects {
         }
     }
 
+    /// Propagates `args` instead of the running command's own arguments (nothing at all
+    /// when empty). Does nothing while nothing is being propagated.
+    pub fn rewrite_as(&mut self, args: &[&[u8]]) {
+        if self.batch.stamp != 0 {
+            self.rewrite = Some(args.iter().map(|a| SmallBytes::from_slice(a)).collect());
+        }
+    }
+
     /// Queues an op of the running command or transaction (after any staged earlier).
     pub fn propagate(&mut self, op: PropOp) {
         if self.batch.stamp != 0 {
@@ -267,6 +278,7 @@ impl Effects {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
+        self.last_stamp = batch.stamp;
         if let Some(p) = &self.propagation {
             p.submit(batch);
         }

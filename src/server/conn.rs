@@ -247,6 +247,7 @@ impl Connection {
     /// Moves pending replies and pushes to the end-of-turn queue, or writes them now when the
     /// connection is closing, the park hook handed them back, or they are large.
     async fn flush(&mut self) -> Result<(), Close> {
+        self.await_durable().await;
         {
             let mut outbox = self.client.shared.outbox.lock();
             if !outbox.is_empty() {
@@ -280,6 +281,28 @@ impl Connection {
             self.reply.buf = Vec::with_capacity(READ_CHUNK);
         }
         Ok(())
+    }
+
+    /// Under `appendfsync always`, waits until the AOF has synced this connection's last
+    /// write, so no reply acknowledges a write a crash could lose.
+    async fn await_durable(&self) {
+        let stamp = self.fx.last_stamp;
+        if stamp == 0 {
+            return;
+        }
+        let Some(w) = self.server.aof_always() else {
+            return;
+        };
+        // Bounded by the writer: it syncs as soon as it writes, or stops.
+        loop {
+            let changed = w.durable_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if w.durable() >= stamp || w.stopped.load(Relaxed) {
+                return;
+            }
+            changed.await;
+        }
     }
 
     fn count_written(&self, n: usize) {
@@ -337,6 +360,7 @@ impl Connection {
                     }
                     // CLIENT PAUSE: send what we have (queued replies first), wait for the
                     // pause to end, retry.
+                    self.await_durable().await;
                     let mut bytes = self.out.take_all();
                     bytes.append(&mut self.reply.buf);
                     if write_all(&self.stream, &bytes).await.is_err() {

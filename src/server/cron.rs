@@ -49,6 +49,7 @@ pub fn run(server: Arc<Server>) {
         }
         check_clients(&server, &settings);
         server.check_save_points();
+        server.check_aof_rewrite();
         if last_sample.elapsed() >= Duration::from_millis(100) {
             let secs = last_sample.elapsed().as_secs_f64();
             let ops = server.stats.total_commands();

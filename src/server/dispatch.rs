@@ -148,6 +148,12 @@ impl Exec<'_> {
             self.reject(Some(cmd), MISCONF);
             return Outcome::Done;
         }
+        if let Some(err) = server.aof_write_error()
+            && self.writes_or_pings(cmd)
+        {
+            self.reject(Some(cmd), &err);
+            return Outcome::Done;
+        }
         if self.client.resp == 2
             && self.client.in_subscribe_mode()
             && !allowed_in_subscribe_context(cmd.name())
@@ -189,6 +195,8 @@ impl Exec<'_> {
             // After the command (or transaction) released its locks, before this client
             // runs anything else (behaves like `handleClientsBlockedOnKeys()`).
             server.blocking.serve_ready(&server.keyspace, self.fx);
+            // A ready key found expired stamps a batch with its DEL and serves nobody.
+            self.fx.submit_batch();
             self.flush_effects();
         }
         Outcome::Done
@@ -254,6 +262,10 @@ impl Exec<'_> {
         self.fx
             .reset(now_ms, self.client.db, self.settings.notify_keyspace_events);
         let nested = self.client.in_exec;
+        if !nested {
+            // Every stamp taken is submitted before another command can take one here.
+            self.fx.submit_batch();
+        }
         let db = self.client.db;
         self.fx.rewrite = None;
         let reply_start = self.reply.len();
@@ -310,6 +322,14 @@ impl Exec<'_> {
     /// itself is not propagated; its commands are.
     fn queue_propagation(&mut self, cmd: &Command, argv: &Argv<'_>, db: usize) {
         let fx = &mut *self.fx;
+        debug_assert!(
+            !(fx.dirty > 0
+                && fx.batch.stamp == 0
+                && fx.propagation.as_ref().is_some_and(|p| p.enabled())
+                && cmd.tx_role != TxRole::Exec),
+            "invariant: '{}' changed the dataset without a stamp",
+            cmd.name()
+        );
         if fx.batch.stamp == 0 || cmd.tx_role == TxRole::Exec {
             return;
         }

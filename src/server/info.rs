@@ -354,6 +354,7 @@ fn memory_section(server: &Server, b: &mut String) {
 fn persistence_section(server: &Server, b: &mut String) {
     let settings = server.config.settings();
     let rdb = server.rdb_info();
+    let aof = server.aof_info();
     let status = |ok: bool| if ok { "ok" } else { "err" };
     let _ = write!(
         b,
@@ -376,14 +377,14 @@ fn persistence_section(server: &Server, b: &mut String) {
          rdb_last_load_keys_expired:{}\r\n\
          rdb_last_load_keys_loaded:{}\r\n\
          aof_enabled:{}\r\n\
-         aof_rewrite_in_progress:0\r\n\
-         aof_rewrite_scheduled:0\r\n\
-         aof_last_rewrite_time_sec:-1\r\n\
-         aof_current_rewrite_time_sec:-1\r\n\
-         aof_last_bgrewrite_status:ok\r\n\
-         aof_rewrites:0\r\n\
-         aof_rewrites_consecutive_failures:0\r\n\
-         aof_last_write_status:ok\r\n\
+         aof_rewrite_in_progress:{}\r\n\
+         aof_rewrite_scheduled:{}\r\n\
+         aof_last_rewrite_time_sec:{}\r\n\
+         aof_current_rewrite_time_sec:{}\r\n\
+         aof_last_bgrewrite_status:{}\r\n\
+         aof_rewrites:{}\r\n\
+         aof_rewrites_consecutive_failures:{}\r\n\
+         aof_last_write_status:{}\r\n\
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
@@ -402,7 +403,27 @@ fn persistence_section(server: &Server, b: &mut String) {
         server.rdb.last_load_keys_expired.load(Relaxed),
         server.rdb.last_load_keys_loaded.load(Relaxed),
         settings.appendonly as u8,
+        aof.rewrite_in_progress as u8,
+        aof.rewrite_scheduled as u8,
+        aof.last_rewrite_secs,
+        aof.current_rewrite_secs,
+        status(aof.last_rewrite_ok),
+        aof.rewrites,
+        aof.consecutive_failures,
+        status(aof.last_write_ok),
     );
+    if settings.appendonly {
+        let _ = write!(
+            b,
+            "aof_current_size:{}\r\n\
+             aof_base_size:{}\r\n\
+             aof_pending_rewrite:{}\r\n\
+             aof_buffer_length:0\r\n\
+             aof_pending_bio_fsync:0\r\n\
+             aof_delayed_fsync:0\r\n",
+            aof.current_size, aof.base_size, aof.rewrite_scheduled as u8,
+        );
+    }
 }
 
 fn stats_section(server: &Server, b: &mut String) {

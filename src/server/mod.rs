@@ -6,6 +6,7 @@
 //! slot shards they touch, and its statistics go to that thread's counters. No worker ever
 //! busy-polls: an idle worker sleeps in epoll.
 
+pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod conn;
@@ -119,6 +120,7 @@ pub struct Server {
     /// Unix seconds of the last successful save (start time until one happens).
     pub lastsave_secs: AtomicI64,
     pub rdb: persist::RdbState,
+    pub aof: aof::AofState,
     /// This server, for work that outlives a command (BGSAVE); set when it starts running.
     this: std::sync::OnceLock<std::sync::Weak<Server>>,
     /// DEBUG SET-ACTIVE-EXPIRE.
@@ -169,6 +171,7 @@ impl Server {
             },
             lastsave_secs: AtomicI64::new(now / 1000),
             rdb: persist::RdbState::default(),
+            aof: aof::AofState::default(),
             this: std::sync::OnceLock::new(),
             active_expire_enabled: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),

@@ -80,7 +80,7 @@ impl Server {
         PathBuf::from(self.config.get("dbfilename"))
     }
 
-    fn save_options(&self) -> SaveOptions {
+    pub(super) fn save_options(&self) -> SaveOptions {
         let settings = self.config.settings();
         let lru = settings.maxmemory_policy.ends_with("-lru");
         let now = now_ms();
@@ -253,7 +253,7 @@ impl Server {
         Ok(())
     }
 
-    fn load_rdb_file(
+    pub(super) fn load_rdb_file(
         &self,
         path: &std::path::Path,
         replace: bool,

@@ -209,7 +209,11 @@ pub fn check(name: &str) {
     if skip_without_redis() {
         return;
     }
-    let tessera = TestServer::tessera(SERVER_ARGS);
+    let mut ours_args = SERVER_ARGS.to_vec();
+    if std::env::var("TESSERA_DIFF_AOF").is_ok_and(|v| v == "1") {
+        ours_args.extend(["--appendonly", "yes"]);
+    }
+    let tessera = TestServer::tessera(&ours_args);
     let redis = TestServer::redis(SERVER_ARGS);
     let mut ours = tessera.client();
     let mut theirs = redis.client();

@@ -1,6 +1,7 @@
 //! Tessera's integration tests: one binary (link time matters), a module per area. Every
 //! test starts real server processes on free loopback ports and stops them by PID.
 
+mod aof;
 mod badinput;
 mod blocking;
 mod clients;

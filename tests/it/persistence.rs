@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{RawClient, Resp, TestServer, skip_without_redis};
+use crate::common::{RawClient, Resp, TestServer, info_text, skip_without_redis};
 use crate::dump::{KEYS, build_commands, run, snapshot};
 
 /// Keys beyond the shared set: expiries and other databases.
@@ -52,12 +52,7 @@ fn contents(c: &mut RawClient) -> Vec<String> {
 }
 
 fn info_field(c: &mut RawClient, field: &str) -> String {
-    let text = c.cmd(&["INFO", "persistence"]).text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {field} in INFO persistence"))
-        .trim()
-        .to_string()
+    info_text(c, "persistence", field)
 }
 
 /// Waits (at most 20 s) for a background save to end.

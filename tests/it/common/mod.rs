@@ -216,9 +216,14 @@ impl Drop for TestServer {
     }
 }
 
+/// Writes `files` (paths relative to `dir`, parents created) for a server to find.
 fn write_files(dir: &Path, files: &[(&str, &[u8])]) {
     for (name, contents) in files {
-        std::fs::write(dir.join(name), contents).expect("write a file for the server");
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create a directory for the server");
+        }
+        std::fs::write(path, contents).expect("write a file for the server");
     }
 }
 
@@ -464,14 +469,18 @@ pub fn parse_resp(buf: &[u8]) -> Option<(Resp, usize)> {
 }
 
 /// A numeric field of an INFO section.
-fn info_field(c: &mut RawClient, section: &str, field: &str) -> i64 {
+/// One field of an INFO section, as text.
+pub fn info_text(c: &mut RawClient, section: &str, field: &str) -> String {
     let text = c.cmd(&["INFO", section]).text();
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
         .trim()
-        .parse()
-        .expect("a number")
+        .to_string()
+}
+
+fn info_field(c: &mut RawClient, section: &str, field: &str) -> i64 {
+    info_text(c, section, field).parse().expect("a number")
 }
 
 /// Runs `commands` on a server, returning for each the change in `dirty`, then every
