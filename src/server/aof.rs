@@ -179,7 +179,7 @@ impl Server {
         })?;
         let prefix = self.aof_prefix();
         if manifest.base.is_none() && manifest.incrs.is_empty() {
-            let name = manifest.new_base(&prefix, self.rdb_preamble());
+            let name = manifest.new_base(&prefix, true);
             tracing::info!("Creating AOF base file {name} on server start");
             self.write_base(&dir.join(&name), || {})
                 .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
@@ -224,11 +224,9 @@ impl Server {
         Ok(())
     }
 
-    fn rdb_preamble(&self) -> bool {
-        self.config.get("aof-use-rdb-preamble") == "yes"
-    }
-
-    /// Writes a base file at `path` from a snapshot (an RDB with `aof-base` set);
+    /// Writes a base file at `path` from a snapshot: always an RDB with `aof-base` set, so
+    /// always named `.base.rdb` (`aof-use-rdb-preamble no`, a base of commands, is not
+    /// written);
     /// `at_instant` runs under the snapshot's gate.
     fn write_base(&self, path: &Path, at_instant: impl FnOnce()) -> Result<u64, save::SaveError> {
         let mut opts = self.save_options();
@@ -379,12 +377,7 @@ impl Server {
             tracing::info!("Creating AOF incr file {name} on background rewrite");
             next_incr = Some(open_append(&dir.join(&name)).map_err(|e| e.to_string())?);
         }
-        let base_name = self
-            .aof
-            .manifest
-            .lock()
-            .clone()
-            .new_base(&prefix, self.rdb_preamble());
+        let base_name = self.aof.manifest.lock().clone().new_base(&prefix, true);
         let base_path = dir.join(&base_name);
         let mut switched = None;
         let at_instant = || {
@@ -401,7 +394,7 @@ impl Server {
         }
         let history = {
             let mut m = self.aof.manifest.lock();
-            m.new_base(&prefix, self.rdb_preamble());
+            m.new_base(&prefix, true);
             m.retire_incrs(usize::from(writer.is_some()));
             let history = std::mem::take(&mut m.history);
             m.save(&dir, &self.manifest_name())
@@ -463,7 +456,7 @@ impl Server {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut planned = self.aof.manifest.lock().clone();
         let incr_name = planned.add_incr(&prefix);
-        let base_name = planned.new_base(&prefix, self.rdb_preamble());
+        let base_name = planned.new_base(&prefix, true);
         planned.retire_incrs(1);
         let incr_path = dir.join(&incr_name);
         let file = OpenOptions::new()
