@@ -82,16 +82,20 @@ pub fn write_preamble(out: &mut Vec<u8>, p: &Preamble, sizes: &[(usize, u64, u64
 
 /// The records of every key in a shard, each database's run led by SELECTDB.
 pub fn write_shard(out: &mut Vec<u8>, shard: &ShardData, opts: RecordOptions) {
-    let mut w = RdbWriter::new(out, opts.compress);
     for db in 0..shard.db_count() {
-        let Some(d) = shard.db_ref(db).filter(|d| !d.is_empty()) else {
-            continue;
-        };
-        w.byte(opcodes::SELECTDB);
-        w.length(db as u64);
-        for entry in d.entries() {
-            write_record(&mut w, entry, opts);
+        if let Some(d) = shard.db_ref(db).filter(|d| !d.is_empty()) {
+            write_db(out, db, d.entries(), opts);
         }
+    }
+}
+
+/// One database's run of records, led by SELECTDB.
+pub fn write_db(out: &mut Vec<u8>, db: usize, entries: &[Entry], opts: RecordOptions) {
+    let mut w = RdbWriter::new(out, opts.compress);
+    w.byte(opcodes::SELECTDB);
+    w.length(db as u64);
+    for entry in entries {
+        write_record(&mut w, entry, opts);
     }
 }
 
