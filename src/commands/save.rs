@@ -24,10 +24,26 @@ fn save(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// BGSAVE [SCHEDULE]. With no other background work to wait for, SCHEDULE starts at once.
+/// BGSAVE [SCHEDULE] (behaves like `bgsaveCommand()`): while an AOF rewrite runs, or
+/// inside a transaction, SCHEDULE (or the transaction) schedules it for when it can run.
 fn bgsave(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if argv.len() > 2 || (argv.len() == 2 && !is(argv.get(1), "schedule")) {
         return Err(CmdError::Syntax);
+    }
+    let schedule = argv.len() == 2;
+    if ctx.server.rdb.bgsave_in_progress.load(Relaxed) {
+        return Err(CmdError::err("Background save already in progress"));
+    }
+    // One snapshot at a time: an AOF rewrite is Redis's other child process.
+    if ctx.server.aof.rewrite_in_progress.load(Relaxed) || ctx.client.in_exec {
+        if !(schedule || ctx.client.in_exec) {
+            return Err(CmdError::err(
+                "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            ));
+        }
+        ctx.server.rdb.bgsave_scheduled.store(true, Relaxed);
+        ctx.reply.simple("Background saving scheduled");
+        return Ok(());
     }
     let Some(server) = ctx.server.handle() else {
         return Err(CmdError::Raw("ERR".to_string()));

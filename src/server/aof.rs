@@ -66,6 +66,19 @@ impl Default for AofState {
     }
 }
 
+/// Why a rewrite did not complete.
+enum RewriteError {
+    /// Another snapshot (a background save) was running.
+    Busy,
+    Failed(String),
+}
+
+impl From<String> for RewriteError {
+    fn from(e: String) -> Self {
+        RewriteError::Failed(e)
+    }
+}
+
 /// The INFO persistence figures about the AOF.
 pub struct AofInfo {
     pub rewrite_in_progress: bool,
@@ -335,18 +348,20 @@ impl Server {
             .name("tessera-aofrw".into())
             .spawn(move || {
                 let started = Instant::now();
-                let result = server.rewrite_aof();
-                let ok = result.is_ok();
-                match result {
-                    Ok(()) => tracing::info!("Background AOF rewrite finished successfully"),
-                    Err(e) => tracing::warn!("Background AOF rewrite terminated with error: {e}"),
-                }
                 let aof = &server.aof;
-                aof.last_rewrite_ok.store(ok, Relaxed);
-                if ok {
-                    aof.consecutive_failures.store(0, Relaxed);
-                } else {
-                    aof.consecutive_failures.fetch_add(1, Relaxed);
+                match server.rewrite_aof() {
+                    Ok(()) => {
+                        tracing::info!("Background AOF rewrite finished successfully");
+                        aof.last_rewrite_ok.store(true, Relaxed);
+                        aof.consecutive_failures.store(0, Relaxed);
+                    }
+                    // A background save had the snapshot first: not an error, try later.
+                    Err(RewriteError::Busy) => aof.rewrite_scheduled.store(true, Relaxed),
+                    Err(RewriteError::Failed(e)) => {
+                        tracing::warn!("Background AOF rewrite terminated with error: {e}");
+                        aof.last_rewrite_ok.store(false, Relaxed);
+                        aof.consecutive_failures.fetch_add(1, Relaxed);
+                    }
                 }
                 aof.last_rewrite_secs
                     .store(started.elapsed().as_secs() as i64, Relaxed);
@@ -363,7 +378,7 @@ impl Server {
 
     /// The rewrite itself (behaves like `rewriteAppendOnlyFileBackground()` and
     /// `backgroundRewriteDoneHandler()`).
-    fn rewrite_aof(&self) -> Result<(), String> {
+    fn rewrite_aof(&self) -> Result<(), RewriteError> {
         let dir = self.aof_dir();
         let prefix = self.aof_prefix();
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -386,9 +401,11 @@ impl Server {
                 switched = Some(w.request_switch(at, file));
             }
         };
-        let base_len = self
-            .write_base(&base_path, at_instant)
-            .map_err(|e| e.to_string())?;
+        let base_len = match self.write_base(&base_path, at_instant) {
+            Ok(len) => len,
+            Err(save::SaveError::Busy) => return Err(RewriteError::Busy),
+            Err(e) => return Err(e.to_string().into()),
+        };
         if let (Some(w), Some(done)) = (&writer, &switched) {
             w.wait_switched(done);
         }

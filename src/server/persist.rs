@@ -22,6 +22,8 @@ const RETRY_DELAY_MS: i64 = 5000;
 /// RDB state shared by commands, the cron and INFO.
 pub struct RdbState {
     pub bgsave_in_progress: AtomicBool,
+    /// BGSAVE SCHEDULE waits for the running AOF rewrite.
+    pub bgsave_scheduled: AtomicBool,
     /// When the running background save started (ms), for INFO.
     bgsave_started_ms: AtomicI64,
     last_bgsave_ok: AtomicBool,
@@ -48,6 +50,7 @@ impl Default for RdbState {
     fn default() -> Self {
         RdbState {
             bgsave_in_progress: AtomicBool::new(false),
+            bgsave_scheduled: AtomicBool::new(false),
             bgsave_started_ms: AtomicI64::new(0),
             last_bgsave_ok: AtomicBool::new(true),
             last_bgsave_secs: AtomicI64::new(-1),
@@ -176,6 +179,8 @@ impl Server {
             }
             // Like a child killed on purpose: not an error.
             Ok(None) => tracing::warn!("Background saving discarded: the data set was flushed"),
+            // Lost a race with an AOF rewrite for the snapshot: not an error, try later.
+            Err(SaveError::Busy) => self.rdb.bgsave_scheduled.store(true, Relaxed),
             Err(e) => {
                 tracing::warn!("Background saving error: {e}");
                 self.rdb.last_bgsave_ok.store(false, Relaxed);
@@ -211,8 +216,15 @@ impl Server {
 
     /// The cron's check of the save points (`save <seconds> <changes>`).
     pub fn check_save_points(self: &Arc<Self>) {
+        if self.rdb.bgsave_in_progress.load(Relaxed) || self.aof.rewrite_in_progress.load(Relaxed) {
+            return;
+        }
+        if self.rdb.bgsave_scheduled.swap(false, Relaxed) {
+            let _ = self.start_bgsave();
+            return;
+        }
         let settings = self.config.settings();
-        if settings.save_points.is_empty() || self.rdb.bgsave_in_progress.load(Relaxed) {
+        if settings.save_points.is_empty() {
             return;
         }
         let now = now_ms();

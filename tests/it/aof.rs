@@ -241,6 +241,9 @@ fn auto_rewrite_files_pass_redis_check_aof_and_load_into_redis() {
     let mut theirs = redis.client();
     let replies = probe(&mut theirs);
     assert_eq!(replies, ours);
+    // And Tessera itself restarts from the rewritten files.
+    let server = crash_and_restart(server, &args);
+    assert_eq!(probe(&mut server.client()), ours);
 }
 
 /// What the rewrite test compares between the two servers.
