@@ -23,6 +23,8 @@ pub struct SaveOptions {
     pub records: RecordOptions,
     /// `rdbchecksum`.
     pub checksum: bool,
+    /// Write commands instead of an RDB (an AOF base with `aof-use-rdb-preamble no`).
+    pub commands: bool,
 }
 
 /// What a save did.
@@ -134,6 +136,7 @@ fn write_file(
     });
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let records = opts.records;
+    let commands = opts.commands;
     let walker = std::thread::current().id();
     // A writer that reaches a shard before the walk encodes it without LZF: compressing
     // the values is most of the cost of encoding, and it would be paid inside the
@@ -141,12 +144,16 @@ fn write_file(
     // 12.6x its idle value with compression there, 1.9x without; docs/benchmarks.md). Both
     // forms are valid in one file.
     let visit: ShardVisitor = Arc::new(move |_, shard: &ShardData| {
-        let mut opts = records;
-        if std::thread::current().id() != walker {
-            opts.compress = false;
-        }
         let mut buf = Vec::new();
-        file::write_shard(&mut buf, shard, opts);
+        if commands {
+            super::aof::base::write_shard(&mut buf, shard);
+        } else {
+            let mut opts = records;
+            if std::thread::current().id() != walker {
+                opts.compress = false;
+            }
+            file::write_shard(&mut buf, shard, opts);
+        }
         if !buf.is_empty() {
             // The receiver lives until the walk is over; a send cannot fail before then.
             let _ = tx.send(buf);
@@ -163,18 +170,22 @@ fn write_file(
             at_instant();
             let sizes = database_sizes(shards.iter().map(|g| &**g));
             keys = sizes.iter().map(|s| s.1).sum();
-            let mut preamble = Vec::new();
-            file::write_preamble(&mut preamble, &opts.preamble, &sizes);
-            output.borrow_mut().write(&preamble);
+            if !commands {
+                let mut preamble = Vec::new();
+                file::write_preamble(&mut preamble, &opts.preamble, &sizes);
+                output.borrow_mut().write(&preamble);
+            }
         },
         visit,
         &mut drain,
     )?;
     drain();
     let mut output = output.into_inner();
-    let mut trailer = Vec::new();
-    file::write_trailer(&mut trailer, output.digest.take());
-    output.write(&trailer);
+    if !commands {
+        let mut trailer = Vec::new();
+        file::write_trailer(&mut trailer, output.digest.take());
+        output.write(&trailer);
+    }
     if let Some(e) = output.error.take() {
         return Err(e.into());
     }
@@ -265,6 +276,7 @@ mod tests {
                 lru_clock: None,
             },
             checksum: true,
+            commands: false,
         }
     }
 

@@ -23,7 +23,7 @@ use super::client::{Client, ClientShared};
 use super::dispatch::{Exec, Outcome};
 use crate::commands::table::Lookup;
 use crate::keyspace::Effects;
-use crate::persistence::aof::manifest::Manifest;
+use crate::persistence::aof::manifest::{self, Manifest};
 use crate::persistence::aof::reader::{AofReadError, CommandReader};
 use crate::persistence::aof::writer::{self, FsyncPolicy, WriterState};
 use crate::persistence::save;
@@ -145,6 +145,7 @@ impl Server {
     pub fn aof_start_at_startup(&self) -> Result<(), String> {
         let dir = self.aof_dir();
         let manifest_path = dir.join(self.manifest_name());
+        self.upgrade_old_aof(&dir)?;
         let mut manifest = match std::fs::read(&manifest_path) {
             Ok(text) => Manifest::parse(&text).map_err(|e| {
                 let at = e
@@ -192,7 +193,7 @@ impl Server {
         })?;
         let prefix = self.aof_prefix();
         if manifest.base.is_none() && manifest.incrs.is_empty() {
-            let name = manifest.new_base(&prefix, true);
+            let name = manifest.new_base(&prefix, self.rdb_preamble());
             tracing::info!("Creating AOF base file {name} on server start");
             self.write_base(&dir.join(&name), || {})
                 .map_err(|e| format!("Can't create the AOF base file {name}: {e}"))?;
@@ -231,24 +232,63 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let first = self.propagation.connect(tx);
         let started = writer::start(file, incr_size, first, self.fsync_policy(), rx);
+        started.timestamps.store(self.timestamps_enabled(), Relaxed);
         self.aof.writer.store(Some(started));
         // Loading counted as changes; what was loaded is what is on disk.
         self.stats.reset();
         Ok(())
     }
 
-    /// Writes a base file at `path` from a snapshot: always an RDB with `aof-base` set, so
-    /// always named `.base.rdb` (`aof-use-rdb-preamble no`, a base of commands, is not
-    /// written);
+    fn timestamps_enabled(&self) -> bool {
+        self.config.get("aof-timestamp-enabled") == "yes"
+    }
+
+    fn rdb_preamble(&self) -> bool {
+        self.config.get("aof-use-rdb-preamble") == "yes"
+    }
+
+    /// Writes a base file at `path` from a snapshot: an RDB with `aof-base` set, or
+    /// commands with `aof-use-rdb-preamble no`;
     /// `at_instant` runs under the snapshot's gate.
     fn write_base(&self, path: &Path, at_instant: impl FnOnce()) -> Result<u64, save::SaveError> {
         let mut opts = self.save_options();
         opts.preamble.aof_base = true;
+        opts.commands = !self.rdb_preamble();
         save::save_rdb_if(&self.keyspace, path, &opts, at_instant, || true)?;
         Ok(file_size(path))
     }
 
-    /// Replays one file: an RDB (a base written with the preamble), or commands.
+    /// Moves a single-file AOF of Redis before 7.0 (`appendfilename` in the working
+    /// directory) into a new AOF directory as its base (behaves like
+    /// `aofUpgradePrepare()`); nothing when the directory already has a manifest.
+    fn upgrade_old_aof(&self, dir: &Path) -> Result<(), String> {
+        let prefix = self.aof_prefix();
+        let old = PathBuf::from(&prefix);
+        if !old.exists() || dir.join(self.manifest_name()).exists() {
+            return Ok(());
+        }
+        let failed =
+            |e: std::io::Error| format!("Failed to migrate the old-style AOF file {prefix}: {e}");
+        std::fs::create_dir_all(dir).map_err(failed)?;
+        let manifest = Manifest {
+            base: Some(manifest::AofFile {
+                name: prefix.clone(),
+                seq: 1,
+                kind: manifest::FileKind::Base,
+            }),
+            ..Manifest::default()
+        };
+        manifest.save(dir, &self.manifest_name()).map_err(failed)?;
+        std::fs::rename(&old, dir.join(&prefix)).map_err(failed)?;
+        tracing::info!(
+            "Successfully migrated an old-style AOF file ({prefix}) into the AOF directory ({}).",
+            dir.display()
+        );
+        Ok(())
+    }
+
+    /// Replays one file: an RDB (a base written with the preamble, perhaps followed by
+    /// commands), or commands.
     fn load_aof_file(&self, path: &Path, is_base: bool, last: bool) -> Result<(), String> {
         let name = path
             .file_name()
@@ -259,18 +299,30 @@ impl Server {
             .and_then(|mut f| f.read_exact(&mut head))
             .is_ok()
             && &head == b"REDIS";
+        let old_style = name == self.aof_prefix();
+        let mut start = 0;
         if is_rdb {
-            if is_base {
+            if old_style {
+                tracing::info!("Reading RDB preamble from AOF file...");
+            } else if is_base {
                 tracing::info!("Reading RDB base file on AOF loading...");
             }
-            return self.load_rdb_file(path, false).map(|_| ()).map_err(|e| {
+            let loaded = self.load_rdb_file(path, false).map_err(|e| {
                 format!("Error reading the RDB base file {name}, AOF loading aborted: {e}")
-            });
+            })?;
+            // An AOF written by Redis before 7.0 goes on with commands after the RDB.
+            start = loaded.bytes;
+            if start >= file_size(path) {
+                return Ok(());
+            }
+            tracing::info!("Reading the remaining AOF tail...");
         }
-        let file = File::open(path).map_err(|e| {
+        let mut file = File::open(path).map_err(|e| {
             format!("Fatal error: can't open the append log file {name} for reading: {e}")
         })?;
-        let mut reader = CommandReader::new(BufReader::with_capacity(1 << 20, file), 0);
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
+            .map_err(|e| format!("Unrecoverable error reading the append only file {name}: {e}"))?;
+        let mut reader = CommandReader::new(BufReader::with_capacity(1 << 20, file), start);
         let mut replay = Replay::new(self);
         let mut multi_start: Option<u64> = None;
         let cut = loop {
@@ -392,7 +444,12 @@ impl Server {
             tracing::info!("Creating AOF incr file {name} on background rewrite");
             next_incr = Some(open_append(&dir.join(&name)).map_err(|e| e.to_string())?);
         }
-        let base_name = self.aof.manifest.lock().clone().new_base(&prefix, true);
+        let base_name = self
+            .aof
+            .manifest
+            .lock()
+            .clone()
+            .new_base(&prefix, self.rdb_preamble());
         let base_path = dir.join(&base_name);
         let mut switched = None;
         let at_instant = || {
@@ -411,7 +468,7 @@ impl Server {
         }
         let history = {
             let mut m = self.aof.manifest.lock();
-            m.new_base(&prefix, true);
+            m.new_base(&prefix, self.rdb_preamble());
             m.retire_incrs(usize::from(writer.is_some()));
             let history = std::mem::take(&mut m.history);
             m.save(&dir, &self.manifest_name())
@@ -435,7 +492,10 @@ impl Server {
         let on = self.config.settings().appendonly;
         let running = self.aof_writer();
         match (on, running) {
-            (true, Some(w)) => *w.policy.lock() = self.fsync_policy(),
+            (true, Some(w)) => {
+                *w.policy.lock() = self.fsync_policy();
+                w.timestamps.store(self.timestamps_enabled(), Relaxed);
+            }
             (true, None) => {
                 if !self.aof.rewrite_in_progress.load(Relaxed) {
                     let server = self.clone();
@@ -473,7 +533,7 @@ impl Server {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut planned = self.aof.manifest.lock().clone();
         let incr_name = planned.add_incr(&prefix);
-        let base_name = planned.new_base(&prefix, true);
+        let base_name = planned.new_base(&prefix, self.rdb_preamble());
         planned.retire_incrs(1);
         let incr_path = dir.join(&incr_name);
         let file = OpenOptions::new()
@@ -488,9 +548,9 @@ impl Server {
             let (tx, rx) = std::sync::mpsc::channel();
             let first = self.propagation.connect(tx);
             if let Some(f) = file.take() {
-                self.aof
-                    .writer
-                    .store(Some(writer::start(f, 0, first, policy, rx)));
+                let started = writer::start(f, 0, first, policy, rx);
+                started.timestamps.store(self.timestamps_enabled(), Relaxed);
+                self.aof.writer.store(Some(started));
             }
         };
         let written = self.write_base(&dir.join(&base_name), at_instant);

@@ -101,6 +101,7 @@ impl Server {
                 lru_clock: lru.then(|| lru_clock(now)),
             },
             checksum: self.config.get("rdbchecksum") == "yes",
+            commands: false,
         }
     }
 

@@ -19,6 +19,39 @@ fn info_field(c: &mut RawClient, field: &str) -> String {
     info_text(c, "persistence", field)
 }
 
+/// Runs every command of the shared key set (see `dump.rs`).
+fn populate(c: &mut RawClient) {
+    for cmd in build_commands() {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        assert!(!run(c, &args).is_error(), "{}", cmd[0]);
+    }
+}
+
+/// BGREWRITEAOF, waited for (at most 10 s).
+fn rewrite_now(c: &mut RawClient) {
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        Resp::Simple("Background append only file rewriting started".into())
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_redis_check_aof_passes(dir: &std::path::Path) {
+    let check = std::process::Command::new("redis-check-aof")
+        .arg(dir.join("appendonly.aof.manifest"))
+        .output()
+        .expect("redis-check-aof runs");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        report.contains("All AOF files and manifest are valid"),
+        "{report}"
+    );
+}
+
 /// Kills the server with SIGKILL and starts it again on its directory.
 fn crash_and_restart(server: TestServer, args: &[&str]) -> TestServer {
     let dir = server.stop_keeping_dir();
@@ -100,10 +133,7 @@ fn everysec_keeps_what_was_written_a_second_before_the_crash() {
 fn every_type_ttl_and_random_pick_replays_to_the_same_data() {
     let server = TestServer::tessera(&aof_args("always"));
     let mut c = server.client();
-    for cmd in build_commands() {
-        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
-        assert!(!run(&mut c, &args).is_error(), "{}", cmd[0]);
-    }
+    populate(&mut c);
     // Relative expiries and random picks must replay as they happened.
     c.cmd(&["SET", "ttl:rel", "v", "EX", "1000"]);
     c.cmd(&["SETEX", "ttl:setex", "500", "v"]);
@@ -212,15 +242,7 @@ fn auto_rewrite_files_pass_redis_check_aof_and_load_into_redis() {
         manifest.contains("type b") && !manifest.contains("seq 1 type b"),
         "{manifest}"
     );
-    let check = std::process::Command::new("redis-check-aof")
-        .arg(dir.join("appendonly.aof.manifest"))
-        .output()
-        .expect("redis-check-aof runs");
-    let report = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        report.contains("All AOF files and manifest are valid"),
-        "{report}"
-    );
+    assert_redis_check_aof_passes(&dir);
     let ours = probe(&mut c);
     let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .expect("dir")
@@ -339,15 +361,7 @@ fn config_set_appendonly_yes_starts_the_aof_live() {
     }
     c.cmd(&["SET", "after", "2"]);
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
-    assert_eq!(
-        c.cmd(&["BGREWRITEAOF"]),
-        Resp::Simple("Background append only file rewriting started".into())
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
-        assert!(Instant::now() < deadline, "rewrite did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rewrite_now(&mut c);
     c.cmd(&["SET", "after-rewrite", "3"]);
     std::thread::sleep(Duration::from_millis(1100));
     let server = crash_and_restart(server, &["--appendonly", "yes"]);
@@ -355,4 +369,87 @@ fn config_set_appendonly_yes_starts_the_aof_live() {
     for (k, v) in [("before", "1"), ("after", "2"), ("after-rewrite", "3")] {
         assert_eq!(c.cmd(&["GET", k]), Resp::Bulk(v.as_bytes().to_vec()), "{k}");
     }
+}
+
+#[test]
+fn a_base_of_commands_with_timestamps_passes_redis_check_aof_and_reloads() {
+    if skip_without_redis() {
+        return;
+    }
+    let args = [
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "no",
+        "--aof-timestamp-enabled",
+        "yes",
+    ];
+    let server = TestServer::tessera(&args);
+    let mut c = server.client();
+    populate(&mut c);
+    c.cmd(&["SET", "ttl", "v", "EX", "1000"]);
+    rewrite_now(&mut c);
+    c.cmd(&["SET", "after", "rewrite"]);
+    let before: Vec<_> = KEYS.iter().map(|k| snapshot(&mut c, k)).collect();
+    let expiry = c.cmd(&["PEXPIRETIME", "ttl"]).int();
+    std::thread::sleep(Duration::from_millis(1100));
+    let dir = server.dir.path().join("appendonlydir");
+    let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).expect("manifest");
+    assert!(
+        manifest.contains("appendonly.aof.2.base.aof seq 2 type b"),
+        "{manifest}"
+    );
+    let incr = std::fs::read(dir.join("appendonly.aof.2.incr.aof")).expect("incr");
+    assert!(incr.starts_with(b"#TS:"), "a timestamp annotation first");
+    assert_redis_check_aof_passes(&dir);
+    let server = crash_and_restart(server, &args);
+    let mut c = server.client();
+    let after: Vec<_> = KEYS.iter().map(|k| snapshot(&mut c, k)).collect();
+    assert_eq!(after, before);
+    assert_eq!(c.cmd(&["PEXPIRETIME", "ttl"]).int(), expiry);
+    assert_eq!(c.cmd(&["GET", "after"]), Resp::Bulk(b"rewrite".to_vec()));
+}
+
+#[test]
+fn an_old_single_file_aof_is_moved_into_the_directory_and_loaded() {
+    // An RDB preamble followed by commands, as Redis 6 wrote appendonly.aof.
+    let source = TestServer::tessera(&[]);
+    let mut c = source.client();
+    c.cmd(&["RPUSH", "list", "a", "b"]);
+    c.cmd(&["SET", "in-rdb", "1"]);
+    c.cmd(&["SAVE"]);
+    let mut old = std::fs::read(source.dir.path().join("dump.rdb")).expect("dump.rdb");
+    for cmd in [
+        &["SELECT", "0"][..],
+        &["RPUSH", "list", "c"],
+        &["SET", "in-tail", "2"],
+    ] {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        old.extend_from_slice(&crate::common::encode(&args));
+    }
+    let args = aof_args("always");
+    let server = TestServer::tessera_with_files(&[("appendonly.aof", &old)], &args);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["GET", "in-rdb"]), Resp::Bulk(b"1".to_vec()));
+    assert_eq!(c.cmd(&["GET", "in-tail"]), Resp::Bulk(b"2".to_vec()));
+    assert_eq!(c.cmd(&["LLEN", "list"]), Resp::Int(3));
+    assert!(
+        server
+            .log()
+            .contains("Successfully migrated an old-style AOF file")
+    );
+    let dir = server.dir.path().join("appendonlydir");
+    assert!(
+        dir.join("appendonly.aof").exists() && !server.dir.path().join("appendonly.aof").exists()
+    );
+    let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).expect("manifest");
+    assert_eq!(
+        manifest,
+        "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    c.cmd(&["SET", "new", "3"]);
+    let server = crash_and_restart(server, &args);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["GET", "new"]), Resp::Bulk(b"3".to_vec()));
+    assert_eq!(c.cmd(&["LLEN", "list"]), Resp::Int(3));
 }

@@ -10,12 +10,26 @@ use crate::keyspace::{Batch, PropOp};
 pub struct Encoder {
     /// The database the file's reader has selected; `None` at the start of a file.
     selected: Option<usize>,
+    /// The second of the last `#TS:` annotation (`aof-timestamp-enabled`).
+    stamped_secs: i64,
 }
 
 impl Encoder {
-    /// For a new file: its first command will be led by a SELECT.
+    /// For a new file: its first command will be led by a SELECT (and a timestamp).
     pub fn new_file(&mut self) {
         self.selected = None;
+        // Each file starts with its own timestamp, so it can be truncated at one alone.
+        self.stamped_secs = 0;
+    }
+
+    /// With `aof-timestamp-enabled`, a `#TS:<unix seconds>` line once per second of
+    /// writes, which redis-check-aof can truncate at (behaves like
+    /// `genAofTimestampAnnotationIfNeeded()`).
+    pub fn timestamp(&mut self, now_secs: i64, out: &mut Vec<u8>) {
+        if now_secs > self.stamped_secs {
+            self.stamped_secs = now_secs;
+            out.extend_from_slice(format!("#TS:{now_secs}\r\n").as_bytes());
+        }
     }
 
     pub fn batch(&mut self, batch: &Batch, out: &mut Vec<u8>) {

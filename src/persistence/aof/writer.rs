@@ -67,6 +67,8 @@ pub struct WriterState {
     pub last_error: Mutex<String>,
     /// `appendfsync`, changeable while running.
     pub policy: Mutex<FsyncPolicy>,
+    /// `aof-timestamp-enabled`, changeable while running.
+    pub timestamps: AtomicBool,
     switches: Mutex<Vec<Switch>>,
     /// The writer has stopped (its channel closed).
     pub stopped: AtomicBool,
@@ -118,6 +120,7 @@ pub fn start(
         write_ok: AtomicBool::new(true),
         last_error: Mutex::new(String::new()),
         policy: Mutex::new(policy),
+        timestamps: AtomicBool::new(false),
         switches: Mutex::new(Vec::new()),
         stopped: AtomicBool::new(false),
     });
@@ -197,6 +200,10 @@ impl Writer {
             let Some(batch) = self.pending.remove(&self.next) else {
                 return;
             };
+            if self.state.timestamps.load(Ordering::Relaxed) {
+                let now = crate::util::clock::now_ms() / 1000;
+                self.encoder.timestamp(now, &mut self.buf);
+            }
             self.encoder.batch(&batch, &mut self.buf);
             self.written = self.next;
             self.next += 1;

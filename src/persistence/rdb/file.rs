@@ -146,6 +146,8 @@ pub struct LoadSummary {
     pub keys_expired: u64,
     /// Empty aggregates skipped, as Redis skips them.
     pub empty_keys_skipped: u64,
+    /// Bytes the RDB took, checksum included: an old AOF's commands follow from here.
+    pub bytes: u64,
 }
 
 /// How a load treats the keys it reads.
@@ -160,12 +162,14 @@ pub struct LoadOptions {
 struct Checksummed<R> {
     inner: R,
     digest: crc::Digest<'static, u64, crc::Table<16>>,
+    read: u64,
 }
 
 impl<R: Read> Read for Checksummed<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.digest.update(&buf[..n]);
+        self.read += n as u64;
         Ok(n)
     }
 }
@@ -180,6 +184,7 @@ pub fn load(
     let mut r = RdbReader::new(Checksummed {
         inner: input,
         digest: CRC64.digest(),
+        read: 0,
     });
     let mut magic = [0u8; 9];
     r.exact(&mut magic)
@@ -281,5 +286,6 @@ pub fn load(
             return Err(RdbError::corrupt("wrong RDB checksum"));
         }
     }
+    summary.bytes = r.input_mut().read;
     Ok(summary)
 }
