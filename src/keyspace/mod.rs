@@ -28,7 +28,7 @@ pub use bytes::SmallBytes;
 pub use dense::DenseTable;
 pub use effects::{Effects, EventClass};
 pub use lock::{Holding, Shard, ShardGuard};
-pub use propagation::{Batch, PropOp, Propagation};
+pub use propagation::{Batch, BatchSender, PropOp, Propagation, Sequencer};
 pub use signals::{KeySignals, Touch, WatchFlag};
 pub use slot::{Slot, key_slot};
 pub use snapshot::{ShardVisitor, SnapshotBusy};

@@ -14,6 +14,8 @@
 //! With no consumer connected nothing is stamped: the cost on the write path is one relaxed
 //! atomic load.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 
@@ -47,13 +49,18 @@ pub struct Batch {
     pub no_multi: bool,
 }
 
-/// The stamp counter and the consumer.
+/// A consumer's end of the stream: batches in submission order (not yet stamp order; see
+/// [`Sequencer`]).
+pub type BatchSender = Sender<Arc<Batch>>;
+
+/// The stamp counter and the consumers.
 #[derive(Default, Debug)]
 pub struct Propagation {
     enabled: AtomicBool,
     /// The last stamp handed out.
     last: AtomicU64,
-    sink: Mutex<Option<Sender<Batch>>>,
+    sinks: Mutex<Vec<(u64, BatchSender)>>,
+    next_sink: AtomicU64,
 }
 
 impl Propagation {
@@ -74,25 +81,64 @@ impl Propagation {
         self.last.load(Ordering::SeqCst)
     }
 
-    /// Hands a stamped batch to the consumer (dropped if it went away).
+    /// Hands a stamped batch to every consumer (those that went away are dropped).
     pub fn submit(&self, batch: Batch) {
-        if let Some(sink) = self.sink.lock().as_ref() {
-            let _ = sink.send(batch);
+        let batch = Arc::new(batch);
+        let mut sinks = self.sinks.lock();
+        sinks.retain(|(_, sink)| sink.send(batch.clone()).is_ok());
+    }
+
+    /// Connects a consumer; writes are stamped from now on. Call under the gate (every
+    /// shard locked), so no write is between taking a stamp and checking whether to, or
+    /// before any write runs. Returns the consumer's id and the first stamp it will
+    /// receive (lower ones belong to the state the consumer starts from).
+    pub fn connect(&self, sink: BatchSender) -> (u64, u64) {
+        let id = self.next_sink.fetch_add(1, Ordering::Relaxed);
+        self.sinks.lock().push((id, sink));
+        self.enabled.store(true, Ordering::SeqCst);
+        (id, self.last_stamp() + 1)
+    }
+
+    /// Disconnects a consumer; with none left, writes stop being stamped.
+    pub fn disconnect(&self, id: u64) {
+        let mut sinks = self.sinks.lock();
+        sinks.retain(|(i, _)| *i != id);
+        if sinks.is_empty() {
+            self.enabled.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Puts a consumer's batches back in stamp order.
+pub struct Sequencer {
+    next: u64,
+    pending: BTreeMap<u64, Arc<Batch>>,
+}
+
+impl Sequencer {
+    /// Starts at stamp `first`; lower stamps are ignored.
+    pub fn new(first: u64) -> Self {
+        Sequencer {
+            next: first,
+            pending: BTreeMap::new(),
         }
     }
 
-    /// Connects the consumer; writes are stamped from now on. Call under the gate (every
-    /// shard locked), so no write is between taking a stamp and checking whether to. Returns
-    /// the first stamp the consumer will receive.
-    pub fn connect(&self, sink: Sender<Batch>) -> u64 {
-        *self.sink.lock() = Some(sink);
-        self.enabled.store(true, Ordering::SeqCst);
-        self.last_stamp() + 1
+    pub fn accept(&mut self, batch: Arc<Batch>) {
+        if batch.stamp >= self.next {
+            self.pending.insert(batch.stamp, batch);
+        }
     }
 
-    /// Stops stamping; the consumer's channel closes once in-flight batches are submitted.
-    pub fn disconnect(&self) {
-        self.enabled.store(false, Ordering::SeqCst);
-        *self.sink.lock() = None;
+    /// The next batch in stamp order, if it has arrived.
+    pub fn pop_ready(&mut self) -> Option<Arc<Batch>> {
+        let batch = self.pending.remove(&self.next)?;
+        self.next += 1;
+        Some(batch)
+    }
+
+    /// The stamp the next batch will carry.
+    pub fn next_stamp(&self) -> u64 {
+        self.next
     }
 }

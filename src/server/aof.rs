@@ -34,6 +34,8 @@ use crate::util::clock::{self, now_ms};
 pub struct AofState {
     /// The running writer; read on every command (MISCONF) and reply (always), so no lock.
     writer: arc_swap::ArcSwapOption<WriterState>,
+    /// The writer's id as a consumer of the propagation stream.
+    sink: AtomicU64,
     manifest: Mutex<Manifest>,
     pub rewrite_in_progress: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
@@ -52,6 +54,7 @@ impl Default for AofState {
     fn default() -> Self {
         AofState {
             writer: arc_swap::ArcSwapOption::empty(),
+            sink: AtomicU64::new(u64::MAX),
             manifest: Mutex::new(Manifest::default()),
             rewrite_in_progress: AtomicBool::new(false),
             rewrite_scheduled: AtomicBool::new(false),
@@ -230,7 +233,8 @@ impl Server {
         self.aof.base_size.store(base_file, Relaxed);
         *self.aof.manifest.lock() = manifest;
         let (tx, rx) = std::sync::mpsc::channel();
-        let first = self.propagation.connect(tx);
+        let (sink, first) = self.propagation.connect(tx);
+        self.aof.sink.store(sink, Relaxed);
         let started = writer::start(file, incr_size, first, self.fsync_policy(), rx);
         started.timestamps.store(self.timestamps_enabled(), Relaxed);
         self.aof.writer.store(Some(started));
@@ -546,7 +550,8 @@ impl Server {
         let policy = self.fsync_policy();
         let at_instant = || {
             let (tx, rx) = std::sync::mpsc::channel();
-            let first = self.propagation.connect(tx);
+            let (sink, first) = self.propagation.connect(tx);
+            self.aof.sink.store(sink, Relaxed);
             if let Some(f) = file.take() {
                 let started = writer::start(f, 0, first, policy, rx);
                 started.timestamps.store(self.timestamps_enabled(), Relaxed);
@@ -582,7 +587,7 @@ impl Server {
         let Some(w) = self.aof.writer.swap(None) else {
             return;
         };
-        self.propagation.disconnect();
+        self.propagation.disconnect(self.aof.sink.load(Relaxed));
         for _ in 0..500 {
             if w.stopped.load(Relaxed) {
                 break;

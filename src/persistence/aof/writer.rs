@@ -11,7 +11,6 @@
 //! A rewrite switches to a new incr file at a stamp read under the gate of its snapshot:
 //! batches below it are in the snapshot's past and go to the old file, the rest to the new.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::encode::Encoder;
-use crate::keyspace::Batch;
+use crate::keyspace::{Batch, Sequencer};
 
 /// `appendfsync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +110,7 @@ pub fn start(
     incr_size: u64,
     first: u64,
     policy: FsyncPolicy,
-    batches: Receiver<Batch>,
+    batches: Receiver<Arc<Batch>>,
 ) -> Arc<WriterState> {
     let state = Arc::new(WriterState {
         durable: AtomicU64::new(first - 1),
@@ -136,8 +135,7 @@ pub fn start(
 
 struct Writer {
     file: File,
-    next: u64,
-    pending: BTreeMap<u64, Batch>,
+    order: Sequencer,
     encoder: Encoder,
     buf: Vec<u8>,
     /// Highest stamp in `buf` or already written.
@@ -151,8 +149,7 @@ impl Writer {
     fn new(file: File, first: u64, state: Arc<WriterState>) -> Self {
         Writer {
             file,
-            next: first,
-            pending: BTreeMap::new(),
+            order: Sequencer::new(first),
             encoder: Encoder::default(),
             buf: Vec::new(),
             written: first - 1,
@@ -162,18 +159,18 @@ impl Writer {
         }
     }
 
-    fn run(mut self, batches: Receiver<Batch>) {
+    fn run(mut self, batches: Receiver<Arc<Batch>>) {
         loop {
             let open = match batches.recv_timeout(Duration::from_millis(100)) {
                 Ok(b) => {
-                    self.accept(b);
+                    self.order.accept(b);
                     true
                 }
                 Err(RecvTimeoutError::Timeout) => true,
                 Err(RecvTimeoutError::Disconnected) => false,
             };
             while let Ok(b) = batches.try_recv() {
-                self.accept(b);
+                self.order.accept(b);
             }
             self.encode_ready();
             self.flush();
@@ -186,18 +183,11 @@ impl Writer {
         self.state.durable_changed.notify_waiters();
     }
 
-    fn accept(&mut self, batch: Batch) {
-        // Stamps from before this writer started are in the snapshot it continues.
-        if batch.stamp >= self.next {
-            self.pending.insert(batch.stamp, batch);
-        }
-    }
-
     /// Encodes every batch whose predecessors are all here, switching files on the way.
     fn encode_ready(&mut self) {
         loop {
             self.switch_if_due();
-            let Some(batch) = self.pending.remove(&self.next) else {
+            let Some(batch) = self.order.pop_ready() else {
                 return;
             };
             if self.state.timestamps.load(Ordering::Relaxed) {
@@ -205,15 +195,15 @@ impl Writer {
                 self.encoder.timestamp(now, &mut self.buf);
             }
             self.encoder.batch(&batch, &mut self.buf);
-            self.written = self.next;
-            self.next += 1;
+            self.written = batch.stamp;
         }
     }
 
     fn switch_if_due(&mut self) {
         let due = {
             let mut switches = self.state.switches.lock();
-            let i = switches.iter().position(|s| s.at <= self.next);
+            let next = self.order.next_stamp();
+            let i = switches.iter().position(|s| s.at <= next);
             i.map(|i| switches.remove(i))
         };
         let Some(switch) = due else {
