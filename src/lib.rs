@@ -10,6 +10,7 @@
 //! - [`commands`]: the one command table (Redis 7.0's metadata joined with our handlers) and
 //!   one file per command family.
 //! - [`persistence`]: RDB (and DUMP / RESTORE payloads) in Redis 7.0's formats.
+//! - [`replication`]: the replication stream, backlog and replica links.
 //! - [`server`]: worker threads, connections, dispatch, pub/sub, INFO, cron, logging.
 //! - [`util`]: glob matching, clocks.
 
@@ -18,5 +19,6 @@ pub mod config;
 pub mod keyspace;
 pub mod persistence;
 pub mod protocol;
+pub mod replication;
 pub mod server;
 pub mod util;

@@ -26,6 +26,7 @@ pub mod keyspec;
 mod list;
 mod pubsub;
 mod random;
+mod replication;
 mod save;
 mod scan;
 mod server;

@@ -7,7 +7,7 @@ use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
 use super::{
     Handler, bitmap, blocking, connection, dump, generic, geo, hash, hll, introspect, list, pubsub,
-    save, server, set, sort, string, transaction, zset,
+    replication, save, server, set, sort, string, transaction, zset,
 };
 
 /// Every family's handlers, by full command name (`get`, `client|list`).
@@ -17,6 +17,7 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         bitmap::HANDLERS,
         generic::HANDLERS,
         save::HANDLERS,
+        replication::HANDLERS,
         dump::HANDLERS,
         hash::HANDLERS,
         set::HANDLERS,

@@ -84,6 +84,9 @@ pub struct Settings {
     pub appendonly: bool,
     /// `rdbcompression`: LZF for long strings in RDB files and DUMP payloads.
     pub rdb_compression: bool,
+    /// `min-replicas-to-write` (0: off) and `min-replicas-max-lag` (seconds).
+    pub min_replicas_to_write: usize,
+    pub min_replicas_max_lag: i64,
 }
 
 impl Settings {
@@ -784,6 +787,8 @@ fn build_settings(values: &[String]) -> Settings {
         cluster_enabled: bool_("cluster-enabled"),
         save_points: special::parse_save(get("save")),
         appendonly: bool_("appendonly"),
+        min_replicas_to_write: int("min-replicas-to-write") as usize,
+        min_replicas_max_lag: int("min-replicas-max-lag"),
         rdb_compression: bool_("rdbcompression"),
     }
 }

@@ -31,6 +31,8 @@ pub enum ReplyMode {
 pub enum ConnAction {
     /// SHUTDOWN accepted: stop the server.
     Shutdown,
+    /// PSYNC / SYNC: the connection becomes a replica link.
+    Replicate(crate::replication::serve::PsyncRequest),
 }
 
 /// Flags shown in CLIENT LIST, and used by the cron.
@@ -41,6 +43,8 @@ pub mod flags {
     pub const CLOSE_ASAP: u32 = 1 << 3;
     pub const MULTI: u32 = 1 << 4;
     pub const BLOCKED: u32 = 1 << 5;
+    /// A replica's link (CLIENT LIST flag `S`).
+    pub const REPLICA: u32 = 1 << 6;
 }
 
 /// The part of a client visible to other tasks.
@@ -243,6 +247,20 @@ pub struct Client {
     pub in_exec: bool,
     /// Set by a blocking command that found nothing to serve: the connection waits on it.
     pub blocked: Option<Arc<Waiter>>,
+    /// `REPLCONF listening-port`: the port a replica serves clients on (0: not said).
+    pub replica_port: u16,
+    /// `REPLCONF ip-address`: the address a replica announces.
+    pub replica_ip: Option<String>,
+    /// WAIT: the connection waits for replica acknowledgements, then replies.
+    pub wait: Option<WaitRequest>,
+}
+
+/// What WAIT waits for.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitRequest {
+    pub replicas: usize,
+    /// Unix ms; 0 = no timeout.
+    pub deadline_ms: i64,
 }
 
 impl Client {
@@ -261,6 +279,9 @@ impl Client {
             close_after_reply: false,
             action: None,
             monitor: false,
+            replica_port: 0,
+            replica_ip: None,
+            wait: None,
             multi: None,
             watching: Watching::default(),
             in_exec: false,

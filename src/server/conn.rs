@@ -49,6 +49,8 @@ enum Close {
     Done,
     /// SHUTDOWN ran on this connection.
     Shutdown,
+    /// PSYNC / SYNC ran: the connection serves a replica from now on.
+    Replicate(crate::replication::serve::PsyncRequest),
 }
 
 /// Reads what is available without a second syscall to observe EAGAIN (see module docs).
@@ -95,7 +97,7 @@ fn read_available(stream: &TcpStream, buf: &mut Vec<u8>, want: usize) -> io::Res
 }
 
 /// Writes all of `data`, waiting for writability as needed.
-async fn write_all(stream: &TcpStream, data: &[u8]) -> io::Result<()> {
+pub(crate) async fn write_all(stream: &TcpStream, data: &[u8]) -> io::Result<()> {
     let mut off = 0;
     while off < data.len() {
         match stream.try_write(&data[off..]) {
@@ -160,9 +162,31 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
         let rest = conn.out.take_all();
         let _ = write_all(&conn.stream, &rest).await;
     }
-    drop(conn);
-    if let Close::Shutdown = end {
-        server.request_shutdown();
+    match end {
+        Close::Shutdown => {
+            drop(conn);
+            server.request_shutdown();
+        }
+        Close::Replicate(req) => {
+            let client = &conn.client;
+            client.shared.set_flag(super::client::flags::REPLICA, true);
+            let ip = client.replica_ip.clone().unwrap_or_else(|| {
+                client
+                    .shared
+                    .addr
+                    .rsplit_once(':')
+                    .map_or(String::new(), |(ip, _)| ip.to_string())
+            });
+            let peer = crate::replication::serve::ReplicaPeer {
+                id: client.id,
+                ip,
+                port: client.replica_port,
+            };
+            crate::replication::serve::serve_replica(server.clone(), &mut conn.stream, peer, req)
+                .await;
+            drop(conn);
+        }
+        Close::Done => drop(conn),
     }
 }
 
@@ -283,6 +307,57 @@ impl Connection {
         Ok(())
     }
 
+    /// WAIT (behaves like `waitCommand()` and `processClientsWaitingReplicas()`): the
+    /// stream offset of this client's last write is where the feeder stood once it had
+    /// that write; then replicas are asked for ACKs, counted until enough of them reached
+    /// the offset or the deadline passes.
+    async fn wait_acks(&self, request: super::client::WaitRequest) -> usize {
+        let primary = &self.server.primary;
+        let stamp = self.fx.last_stamp;
+        let deadline = (request.deadline_ms != 0).then(|| {
+            let ms = (request.deadline_ms - clock::now_ms()).max(0) as u64;
+            tokio::time::Instant::now() + std::time::Duration::from_millis(ms)
+        });
+        let sleep_until = |at: Option<tokio::time::Instant>| async move {
+            match at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Bounded by the deadline (or the feeder, which reaches every stamp).
+        while primary.is_started() && primary.processed_stamp() < stamp {
+            let ready = primary.data_ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            if primary.processed_stamp() >= stamp {
+                break;
+            }
+            tokio::select! {
+                _ = &mut ready => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+                _ = sleep_until(deadline) => return primary.acked(primary.offset()),
+            }
+        }
+        let target = primary.offset();
+        if primary.acked(target) >= request.replicas || request.replicas == 0 {
+            return primary.acked(target);
+        }
+        primary.append_command(&[b"REPLCONF", b"GETACK", b"*"]);
+        loop {
+            let changed = primary.acks_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let acked = primary.acked(target);
+            if acked >= request.replicas {
+                return acked;
+            }
+            tokio::select! {
+                _ = &mut changed => {}
+                _ = sleep_until(deadline) => return primary.acked(target),
+            }
+        }
+    }
+
     /// Under `appendfsync always`, waits until the AOF has synced this connection's last
     /// write, so no reply acknowledges a write a crash could lose.
     async fn await_durable(&self) {
@@ -384,10 +459,18 @@ impl Connection {
             {
                 return Some(close);
             }
+            if let Some(request) = self.client.wait.take() {
+                let acked = self.wait_acks(request).await;
+                self.reply.int(acked as i64);
+            }
             if let Some(action) = self.client.action.take() {
                 match action {
                     ConnAction::Shutdown => {
                         end = Some(Close::Shutdown);
+                        break;
+                    }
+                    ConnAction::Replicate(req) => {
+                        end = Some(Close::Replicate(req));
                         break;
                     }
                 }

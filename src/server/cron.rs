@@ -30,6 +30,7 @@ pub fn run(server: Arc<Server>) {
     let mut last_ops = server.stats.total_commands();
     let mut last_in = server.stats.net_input_bytes();
     let mut last_out = server.stats.net_output_bytes();
+    let mut last_replica_ping = Instant::now();
     loop {
         let settings = server.config.settings_arc();
         let period = Duration::from_micros(1_000_000 / settings.hz.max(1) as u64);
@@ -50,6 +51,7 @@ pub fn run(server: Arc<Server>) {
         check_clients(&server, &settings);
         server.check_save_points();
         server.check_aof_rewrite();
+        ping_replicas(&server, &mut last_replica_ping);
         if last_sample.elapsed() >= Duration::from_millis(100) {
             let secs = last_sample.elapsed().as_secs_f64();
             let ops = server.stats.total_commands();
@@ -70,6 +72,22 @@ pub fn run(server: Arc<Server>) {
             last_in = inb;
             last_out = outb;
             last_sample = Instant::now();
+        }
+    }
+}
+
+/// Every `repl-ping-replica-period` seconds a PING goes down the replication stream, so
+/// replicas see the link alive (behaves like the PING in `replicationCron()`).
+fn ping_replicas(server: &Server, last: &mut Instant) {
+    let period: u64 = server
+        .config
+        .get("repl-ping-replica-period")
+        .parse()
+        .unwrap_or(10);
+    if last.elapsed() >= Duration::from_secs(period.max(1)) {
+        *last = Instant::now();
+        if !server.primary.replicas().is_empty() {
+            server.primary.append_command(&[b"PING"]);
         }
     }
 }

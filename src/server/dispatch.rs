@@ -154,6 +154,18 @@ impl Exec<'_> {
             self.reject(Some(cmd), &err);
             return Outcome::Done;
         }
+        let min_replicas = self.settings.min_replicas_to_write;
+        if min_replicas > 0
+            && self.writes_or_pings(cmd)
+            && cmd.name() != "ping"
+            && server
+                .primary
+                .good_replicas(clock::now_ms(), self.settings.min_replicas_max_lag)
+                < min_replicas
+        {
+            self.reject(Some(cmd), "NOREPLICAS Not enough good replicas to write.");
+            return Outcome::Done;
+        }
         if self.client.resp == 2
             && self.client.in_subscribe_mode()
             && !allowed_in_subscribe_context(cmd.name())

@@ -511,20 +511,38 @@ fn stats_section(server: &Server, b: &mut String) {
 
 fn replication_section(server: &Server, b: &mut String) {
     let backlog = server.config.get("repl-backlog-size");
+    let primary = &server.primary;
+    let replicas = primary.replicas();
+    let now = crate::util::clock::now_ms();
+    let _ = write!(b, "role:master\r\nconnected_slaves:{}\r\n", replicas.len());
+    for (i, r) in replicas.iter().enumerate() {
+        let _ = write!(
+            b,
+            "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
+            r.ip,
+            r.port,
+            r.state,
+            r.ack,
+            (now - r.ack_ms).max(0) / 1000
+        );
+    }
+    let (active, first, histlen) = match primary.backlog_span() {
+        Some((first, len)) => (1, first, len),
+        None => (0, 0, 0),
+    };
     let _ = write!(
         b,
-        "role:master\r\n\
-         connected_slaves:0\r\n\
-         master_failover_state:no-failover\r\n\
+        "master_failover_state:no-failover\r\n\
          master_replid:{}\r\n\
          master_replid2:0000000000000000000000000000000000000000\r\n\
-         master_repl_offset:0\r\n\
+         master_repl_offset:{}\r\n\
          second_repl_offset:-1\r\n\
-         repl_backlog_active:0\r\n\
+         repl_backlog_active:{active}\r\n\
          repl_backlog_size:{backlog}\r\n\
-         repl_backlog_first_byte_offset:0\r\n\
-         repl_backlog_histlen:0\r\n",
+         repl_backlog_first_byte_offset:{first}\r\n\
+         repl_backlog_histlen:{histlen}\r\n",
         server.process.replid,
+        primary.offset(),
     );
 }
 

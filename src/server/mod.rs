@@ -106,8 +106,11 @@ pub struct Server {
     pub signals: Arc<KeySignals>,
     /// Clients blocked on keys (BLPOP & co.).
     pub blocking: blocking::Blocking,
-    /// The ordered propagation stream's entry (stamps; the AOF writer consumes it).
+    /// The ordered propagation stream's entry (stamps; the AOF writer and the replication
+    /// feeder consume it).
     pub propagation: Arc<crate::keyspace::Propagation>,
+    /// The primary side of replication.
+    pub primary: Arc<crate::replication::primary::Primary>,
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
@@ -151,6 +154,7 @@ impl Server {
             signals: signals.clone(),
             blocking: blocking::Blocking::new(signals),
             propagation: Arc::default(),
+            primary: Arc::default(),
             stats: Stats::new(workers, commands.len(), now),
             commands,
             config,

@@ -83,7 +83,7 @@ impl Server {
         PathBuf::from(self.config.get("dbfilename"))
     }
 
-    pub(super) fn save_options(&self) -> SaveOptions {
+    pub(crate) fn save_options(&self) -> SaveOptions {
         let settings = self.config.settings();
         let lru = settings.maxmemory_policy.ends_with("-lru");
         let now = now_ms();

@@ -234,11 +234,13 @@ pub fn check(name: &str) {
 const UNSCRIPTABLE: &[&str] = &[
     "MONITOR",
     "PSUBSCRIBE",
+    "PSYNC",
     "PUNSUBSCRIBE",
     "QUIT",
     "SSUBSCRIBE",
     "SUBSCRIBE",
     "SUNSUBSCRIBE",
+    "SYNC",
     "UNSUBSCRIBE",
 ];
 
@@ -305,4 +307,5 @@ scripts!(blocking);
 scripts!(sort);
 scripts!(dump);
 scripts!(persistence);
+scripts!(replication);
 scripts!(geo);

@@ -16,6 +16,7 @@ mod interop;
 mod persistence;
 mod protocol;
 mod pubsub;
+mod replication;
 mod server;
 mod sort;
 mod transactions;

@@ -1,0 +1,216 @@
+//! Tessera as the primary of a real redis-server 7.0.15 replica: full sync, then every
+//! streamed write of every type (expiries, SPOP, INCRBYFLOAT, several databases, served
+//! blocking pops, transactions) leaves identical contents; a dropped link continues with a
+//! partial resync; WAIT counts acknowledgements and min-replicas-to-write refuses writes
+//! with NOREPLICAS when the replica is gone.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{RawClient, Resp, TestServer, info_text, skip_without_redis};
+use crate::dump::{KEYS, build_commands, run, snapshot};
+
+fn replica_of(primary: &TestServer) -> TestServer {
+    let port = primary.port.to_string();
+    TestServer::redis(&["--replicaof", "127.0.0.1", &port])
+}
+
+/// Waits (at most 20 s) until the replica's link is up and it has what the primary wrote
+/// (WAIT 1 on the primary).
+fn wait_synced(primary: &mut RawClient, replica: &mut RawClient) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_text(replica, "replication", "master_link_status") != "up" {
+        assert!(Instant::now() < deadline, "the replica never synced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(primary.cmd(&["WAIT", "1", "10000"]), Resp::Int(1));
+}
+
+fn run_all(c: &mut RawClient, cmds: &[&[&str]]) {
+    for cmd in cmds {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        let reply = run(c, &args);
+        assert!(!reply.is_error(), "{cmd:?}: {reply:?}");
+    }
+}
+
+/// Keys, values, encodings and absolute expiry times the test compares.
+fn contents(c: &mut RawClient) -> Vec<String> {
+    let mut out: Vec<String> = KEYS
+        .iter()
+        .map(|k| format!("{:?}", snapshot(c, k)))
+        .collect();
+    for k in ["ttl", "ttl-px", "float", "counter", "popped", "queue"] {
+        out.push(format!(
+            "{k}: {:?} expires {:?}",
+            snapshot(c, k),
+            c.cmd(&["PEXPIRETIME", k])
+        ));
+    }
+    for db in ["0", "5", "7"] {
+        c.cmd(&["SELECT", db]);
+        out.push(format!("db {db}: {:?}", c.cmd(&["DBSIZE"])));
+    }
+    c.cmd(&["SELECT", "5"]);
+    out.push(format!("{:?}", snapshot(c, "in-five")));
+    c.cmd(&["SELECT", "0"]);
+    out
+}
+
+#[test]
+fn a_redis_replica_gets_the_full_sync_and_every_streamed_write() {
+    if skip_without_redis() {
+        return;
+    }
+    let primary = TestServer::tessera(&[]);
+    let mut p = primary.client();
+    for cmd in build_commands() {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        assert!(!run(&mut p, &args).is_error());
+    }
+    let replica = replica_of(&primary);
+    let mut r = replica.client();
+    wait_synced(&mut p, &mut r);
+    // A client blocked before the writes that serve it.
+    let mut waiter = primary.client();
+    waiter.send(&["BLPOP", "queue", "0"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_text(&mut p, "clients", "blocked_clients") == "0" {
+        assert!(Instant::now() < deadline, "the client never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run_all(
+        &mut p,
+        &[
+            &["SET", "ttl", "v", "EX", "1000"],
+            &["SET", "ttl-px", "v"],
+            &["PEXPIRE", "ttl-px", "500000"],
+            &["EXPIRE", "str:text", "300"],
+            &["SPOP", "set:big", "5"],
+            &["SPOP", "set:strs"],
+            &["SADD", "popped", "a", "b", "c", "d"],
+            &["SPOP", "popped"],
+            &["INCRBYFLOAT", "float", "1.1"],
+            &["INCRBYFLOAT", "float", "2.2"],
+            &["HINCRBYFLOAT", "hash:small", "n", "0.5"],
+            &["INCR", "counter"],
+            &["RPUSH", "queue", "one", "two"],
+            &["LPOP", "list:big"],
+            &["ZADD", "zset:big", "INCR", "5", "z-7"],
+            &["ZPOPMIN", "zset:small"],
+            &["SELECT", "5"],
+            &["SET", "in-five", "5"],
+            &["SELECT", "7"],
+            &["SET", "gone", "x"],
+            &["FLUSHDB"],
+            &["SELECT", "0"],
+            &["MULTI"],
+            &["INCR", "counter"],
+            &["RPUSH", "list:small", "from-multi"],
+            &["EXEC"],
+            &["SET", "temp", "x"],
+            &["DEL", "temp"],
+        ],
+    );
+    assert_eq!(
+        waiter.read_reply(),
+        Resp::Array(vec![
+            Resp::Bulk(b"queue".to_vec()),
+            Resp::Bulk(b"one".to_vec())
+        ])
+    );
+    wait_synced(&mut p, &mut r);
+    assert_eq!(contents(&mut r), contents(&mut p));
+    assert_eq!(info_text(&mut p, "replication", "connected_slaves"), "1");
+    let role = p.cmd(&["ROLE"]);
+    assert_eq!(role.items()[0], Resp::Bulk(b"master".to_vec()));
+}
+
+#[test]
+fn a_dropped_link_continues_with_a_partial_resync() {
+    if skip_without_redis() {
+        return;
+    }
+    let primary = TestServer::tessera(&[]);
+    let mut p = primary.client();
+    p.cmd(&["SET", "before", "1"]);
+    let replica = replica_of(&primary);
+    let mut r = replica.client();
+    wait_synced(&mut p, &mut r);
+    p.cmd(&["SET", "during", "2"]);
+    r.cmd(&["CLIENT", "KILL", "TYPE", "master"]);
+    p.cmd(&["SET", "after", "3"]);
+    wait_synced(&mut p, &mut r);
+    assert_eq!(
+        r.cmd(&["MGET", "before", "during", "after"]),
+        Resp::Array(vec![
+            Resp::Bulk(b"1".to_vec()),
+            Resp::Bulk(b"2".to_vec()),
+            Resp::Bulk(b"3".to_vec())
+        ])
+    );
+    let replica_log =
+        std::fs::read_to_string(replica.dir.path().join("stdout.log")).unwrap_or_default();
+    assert!(
+        replica_log.contains("Successful partial resynchronization with master"),
+        "{replica_log}"
+    );
+    assert!(
+        primary
+            .log()
+            .contains("Partial resynchronization request from")
+    );
+    assert_eq!(primary.log().matches("Full resync requested").count(), 1);
+}
+
+#[test]
+fn wait_counts_acks_and_min_replicas_refuses_writes_without_them() {
+    if skip_without_redis() {
+        return;
+    }
+    let primary = TestServer::tessera(&[]);
+    let mut p = primary.client();
+    assert_eq!(p.cmd(&["WAIT", "0", "0"]), Resp::Int(0));
+    assert_eq!(p.cmd(&["WAIT", "1", "50"]), Resp::Int(0), "no replica yet");
+    let replica = replica_of(&primary);
+    let mut r = replica.client();
+    wait_synced(&mut p, &mut r);
+    // Every write WAIT 1 acknowledged is on the replica.
+    for i in 0..200 {
+        p.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
+        if i % 20 == 19 {
+            assert_eq!(p.cmd(&["WAIT", "1", "5000"]), Resp::Int(1));
+            assert_eq!(
+                r.cmd(&["GET", &format!("k{i}")]),
+                Resp::Bulk(i.to_string().into_bytes())
+            );
+        }
+    }
+    assert_eq!(
+        p.cmd(&["WAIT", "2", "100"]),
+        Resp::Int(1),
+        "only one replica"
+    );
+    p.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    p.cmd(&["CONFIG", "SET", "min-replicas-max-lag", "2"]);
+    assert_eq!(p.cmd(&["SET", "ok", "1"]), Resp::Simple("OK".into()));
+    drop(r);
+    drop(replica);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match p.cmd(&["SET", "refused", "1"]) {
+            Resp::Error(e) if e == "NOREPLICAS Not enough good replicas to write." => break,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "writes still accepted: {other:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    assert_eq!(
+        p.cmd(&["GET", "ok"]),
+        Resp::Bulk(b"1".to_vec()),
+        "reads still work"
+    );
+}
