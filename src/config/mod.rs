@@ -87,6 +87,8 @@ pub struct Settings {
     /// `min-replicas-to-write` (0: off) and `min-replicas-max-lag` (seconds).
     pub min_replicas_to_write: usize,
     pub min_replicas_max_lag: i64,
+    /// `replica-read-only`.
+    pub replica_read_only: bool,
 }
 
 impl Settings {
@@ -789,6 +791,7 @@ fn build_settings(values: &[String]) -> Settings {
         appendonly: bool_("appendonly"),
         min_replicas_to_write: int("min-replicas-to-write") as usize,
         min_replicas_max_lag: int("min-replicas-max-lag"),
+        replica_read_only: bool_("replica-read-only"),
         rdb_compression: bool_("rdbcompression"),
     }
 }

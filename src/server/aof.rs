@@ -19,16 +19,12 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::Server;
-use super::client::{Client, ClientShared};
-use super::dispatch::{Exec, Outcome};
-use crate::commands::table::Lookup;
-use crate::keyspace::Effects;
+use super::replay::Replay;
 use crate::persistence::aof::manifest::{self, Manifest};
 use crate::persistence::aof::reader::{AofReadError, CommandReader};
 use crate::persistence::aof::writer::{self, FsyncPolicy, WriterState};
 use crate::persistence::save;
-use crate::protocol::{Argv, Reply};
-use crate::util::clock::{self, now_ms};
+use crate::util::clock::now_ms;
 
 /// AOF state shared by commands, the cron and INFO.
 pub struct AofState {
@@ -327,7 +323,7 @@ impl Server {
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
             .map_err(|e| format!("Unrecoverable error reading the append only file {name}: {e}"))?;
         let mut reader = CommandReader::new(BufReader::with_capacity(1 << 20, file), start);
-        let mut replay = Replay::new(self);
+        let mut replay = Replay::new(self, "aof");
         let mut multi_start: Option<u64> = None;
         let cut = loop {
             let before = reader.offset();
@@ -657,70 +653,4 @@ impl Server {
 
 fn open_append(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
-}
-
-/// Runs the commands of an AOF file as a client would, without replies or propagation.
-struct Replay<'s> {
-    server: &'s Server,
-    client: Client,
-    reply: Reply,
-    fx: Effects,
-    clock: clock::CommandClock,
-    data: Vec<u8>,
-    ranges: Vec<std::ops::Range<usize>>,
-}
-
-impl<'s> Replay<'s> {
-    fn new(server: &'s Server) -> Self {
-        let shared = Arc::new(ClientShared::new(
-            u64::MAX,
-            "aof".into(),
-            String::new(),
-            -1,
-            now_ms(),
-        ));
-        Replay {
-            server,
-            client: Client::new(shared, true),
-            reply: Reply::new(2),
-            fx: Effects {
-                signals: Some(server.signals.clone()),
-                ..Effects::default()
-            },
-            clock: clock::CommandClock::new(),
-            data: Vec::new(),
-            ranges: Vec::new(),
-        }
-    }
-
-    /// Runs one command; Err(name) if no such command exists.
-    fn run(&mut self, args: &[Vec<u8>]) -> Result<(), String> {
-        let name = &args[0];
-        let sub = args.get(1).map(|s| s.as_slice());
-        if matches!(self.server.commands.lookup(name, sub), Lookup::Unknown) {
-            return Err(String::from_utf8_lossy(name).into_owned());
-        }
-        self.data.clear();
-        self.ranges.clear();
-        for a in args {
-            self.ranges.push(self.data.len()..self.data.len() + a.len());
-            self.data.extend_from_slice(a);
-        }
-        let argv = Argv::new(&self.data, &self.ranges);
-        let settings = self.server.config.settings_arc();
-        self.clock.refresh();
-        let outcome = Exec {
-            server: self.server,
-            client: &mut self.client,
-            reply: &mut self.reply,
-            fx: &mut self.fx,
-            settings: &settings,
-            stats: self.server.stats.worker(0),
-            clock: &mut self.clock,
-        }
-        .execute(&argv);
-        debug_assert_eq!(outcome, Outcome::Done, "nothing pauses while loading");
-        self.reply.buf.clear();
-        Ok(())
-    }
 }

@@ -253,6 +253,9 @@ pub struct Client {
     pub replica_ip: Option<String>,
     /// WAIT: the connection waits for replica acknowledgements, then replies.
     pub wait: Option<WaitRequest>,
+    /// This client applies the primary's stream (a replica's link): it may write to a
+    /// read-only replica.
+    pub is_master: bool,
 }
 
 /// What WAIT waits for.
@@ -282,6 +285,7 @@ impl Client {
             replica_port: 0,
             replica_ip: None,
             wait: None,
+            is_master: false,
             multi: None,
             watching: Watching::default(),
             in_exec: false,

@@ -148,11 +148,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
         rbuf: Vec::with_capacity(READ_CHUNK),
         parser: RequestParser::default(),
         reply: Reply::new(2),
-        fx: Effects {
-            signals: Some(server.signals.clone()),
-            propagation: Some(server.propagation.clone()),
-            ..Effects::default()
-        },
+        fx: server.effects(),
         clock: clock::CommandClock::new(),
     };
     let end = conn.run().await;

@@ -39,7 +39,10 @@ pub fn run(server: Arc<Server>) {
             return;
         }
         // While clients are paused the dataset stays constant (as in Redis).
-        if server.active_expire_enabled.load(Relaxed) && !server.pause.active(clock::now_ms()) {
+        if server.active_expire_enabled.load(Relaxed)
+            && !server.pause.active(clock::now_ms())
+            && !server.replica.is_replica()
+        {
             let effort = settings.active_expire_effort.clamp(1, 10) as u64;
             let budget = period * (EXPIRE_TIME_PERC + 2 * (effort - 1)) as u32 / 100;
             let started = Instant::now();

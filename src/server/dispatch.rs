@@ -154,6 +154,17 @@ impl Exec<'_> {
             self.reject(Some(cmd), &err);
             return Outcome::Done;
         }
+        if server.replica.is_replica()
+            && !self.client.is_master
+            && cmd.is_write()
+            && self.settings.replica_read_only
+        {
+            self.reject(
+                Some(cmd),
+                "READONLY You can't write against a read only replica.",
+            );
+            return Outcome::Done;
+        }
         let min_replicas = self.settings.min_replicas_to_write;
         if min_replicas > 0
             && self.writes_or_pings(cmd)
@@ -191,7 +202,9 @@ impl Exec<'_> {
             }
             self.fx.paused = true;
         } else {
-            self.fx.paused = false;
+            // A replica deletes no expired key itself: the primary's DEL does (behaves like
+            // `expireIfNeeded()` on a replica).
+            self.fx.paused = server.replica.is_replica();
         }
         if in_multi && cmd.tx_role == TxRole::Queued {
             if let Some(multi) = self.client.multi.as_mut()

@@ -514,7 +514,44 @@ fn replication_section(server: &Server, b: &mut String) {
     let primary = &server.primary;
     let replicas = primary.replicas();
     let now = crate::util::clock::now_ms();
-    let _ = write!(b, "role:master\r\nconnected_slaves:{}\r\n", replicas.len());
+    let replica = &server.replica;
+    let upstream = replica.primary.lock().clone();
+    let mut replid = server.process.replid.clone();
+    let mut offset = primary.offset();
+    if let Some((host, port)) = &upstream {
+        let link_offset = replica.offset.load(Relaxed);
+        let up = replica.link_up.load(Relaxed);
+        let _ = write!(
+            b,
+            "role:slave\r\n\
+             master_host:{host}\r\n\
+             master_port:{port}\r\n\
+             master_link_status:{}\r\n\
+             master_last_io_seconds_ago:{}\r\n\
+             master_sync_in_progress:{}\r\n\
+             slave_read_repl_offset:{link_offset}\r\n\
+             slave_repl_offset:{link_offset}\r\n\
+             slave_priority:{}\r\n\
+             slave_read_only:{}\r\n\
+             replica_announced:1\r\n",
+            if up { "up" } else { "down" },
+            if up {
+                (now - replica.last_io_ms.load(Relaxed)).max(0) / 1000
+            } else {
+                -1
+            },
+            replica.sync_in_progress.load(Relaxed) as u8,
+            server.config.get("replica-priority"),
+            server.config.settings().replica_read_only as u8,
+        );
+        if let Some(id) = replica.master_replid.lock().clone() {
+            replid = id;
+        }
+        offset = link_offset;
+    } else {
+        b.push_str("role:master\r\n");
+    }
+    let _ = write!(b, "connected_slaves:{}\r\n", replicas.len());
     for (i, r) in replicas.iter().enumerate() {
         let _ = write!(
             b,
@@ -541,8 +578,7 @@ fn replication_section(server: &Server, b: &mut String) {
          repl_backlog_size:{backlog}\r\n\
          repl_backlog_first_byte_offset:{first}\r\n\
          repl_backlog_histlen:{histlen}\r\n",
-        server.process.replid,
-        primary.offset(),
+        replid, offset,
     );
 }
 

@@ -86,6 +86,12 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 /// Starts worker threads, the acceptors and the cron; blocks until shutdown is requested.
 pub fn run(server: Arc<Server>, listeners: Vec<std::net::TcpListener>) {
     server.set_handle();
+    let replicaof = server.config.get("replicaof");
+    if let Some((host, port)) = replicaof.split_once(' ')
+        && let Ok(port) = port.trim().parse::<u16>()
+    {
+        crate::replication::replica::set_primary(&server, Some((host.to_string(), port)));
+    }
     let mut senders = Vec::with_capacity(server.process.workers);
     for w in 0..server.process.workers {
         let (tx, rx) = mpsc::unbounded_channel::<std::net::TcpStream>();

@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod outbound;
 pub mod persist;
 pub mod pubsub;
+pub mod replay;
 pub mod slowlog;
 pub mod stats;
 mod transaction;
@@ -111,6 +112,8 @@ pub struct Server {
     pub propagation: Arc<crate::keyspace::Propagation>,
     /// The primary side of replication.
     pub primary: Arc<crate::replication::primary::Primary>,
+    /// The replica side: where this server replicates from.
+    pub replica: crate::replication::replica::ReplicaState,
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
@@ -155,6 +158,7 @@ impl Server {
             blocking: blocking::Blocking::new(signals),
             propagation: Arc::default(),
             primary: Arc::default(),
+            replica: Default::default(),
             stats: Stats::new(workers, commands.len(), now),
             commands,
             config,
@@ -184,6 +188,16 @@ impl Server {
             memory_startup: crate::util::alloc::used_memory(),
             memory_peak: AtomicU64::new(0),
             expire_cycle_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Effects for running commands here: writers signal watchers and blocked clients and
+    /// feed the propagation stream.
+    pub fn effects(&self) -> crate::keyspace::Effects {
+        crate::keyspace::Effects {
+            signals: Some(self.signals.clone()),
+            propagation: Some(self.propagation.clone()),
+            ..Default::default()
         }
     }
 

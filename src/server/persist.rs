@@ -266,7 +266,7 @@ impl Server {
         Ok(())
     }
 
-    pub(super) fn load_rdb_file(
+    pub(crate) fn load_rdb_file(
         &self,
         path: &std::path::Path,
         replace: bool,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::{RawClient, Resp, TestServer, info_text, skip_without_redis};
-use crate::dump::{KEYS, build_commands, run, snapshot};
+use crate::dump::{KEYS, populate, snapshot};
 
 fn aof_args(fsync: &str) -> Vec<&str> {
     vec!["--appendonly", "yes", "--appendfsync", fsync]
@@ -17,14 +17,6 @@ fn aof_args(fsync: &str) -> Vec<&str> {
 
 fn info_field(c: &mut RawClient, field: &str) -> String {
     info_text(c, "persistence", field)
-}
-
-/// Runs every command of the shared key set (see `dump.rs`).
-fn populate(c: &mut RawClient) {
-    for cmd in build_commands() {
-        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
-        assert!(!run(c, &args).is_error(), "{}", cmd[0]);
-    }
 }
 
 /// BGREWRITEAOF, waited for (at most 10 s).

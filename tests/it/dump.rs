@@ -54,6 +54,14 @@ pub(crate) fn build_commands() -> Vec<Vec<String>> {
     cmds
 }
 
+/// Runs every command of [`build_commands`] on `c`.
+pub(crate) fn populate(c: &mut RawClient) {
+    for cmd in build_commands() {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        assert!(!run(c, &args).is_error(), "{}", cmd[0]);
+    }
+}
+
 pub(crate) const KEYS: &[&str] = &[
     "str:int",
     "str:text",

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{RawClient, Resp, TestServer, info_text, skip_without_redis};
-use crate::dump::{KEYS, build_commands, run, snapshot};
+use crate::dump::{KEYS, populate, run, snapshot};
 
 fn replica_of(primary: &TestServer) -> TestServer {
     let port = primary.port.to_string();
@@ -24,6 +24,31 @@ fn wait_synced(primary: &mut RawClient, replica: &mut RawClient) {
     }
     assert_eq!(primary.cmd(&["WAIT", "1", "10000"]), Resp::Int(1));
 }
+
+/// Writes of every kind whose stream form matters: relative expiries, random pops, float
+/// increments, several databases, a flush, a transaction.
+const STREAMED_WRITES: &[&[&str]] = &[
+    &["SET", "ttl", "v", "EX", "1000"],
+    &["SET", "ttl-px", "v"],
+    &["PEXPIRE", "ttl-px", "500000"],
+    &["SPOP", "set:big", "5"],
+    &["SADD", "popped", "a", "b", "c", "d"],
+    &["SPOP", "popped"],
+    &["INCRBYFLOAT", "float", "1.1"],
+    &["INCRBYFLOAT", "float", "2.2"],
+    &["INCR", "counter"],
+    &["RPUSH", "queue", "one"],
+    &["SELECT", "5"],
+    &["SET", "in-five", "5"],
+    &["SELECT", "7"],
+    &["SET", "gone", "x"],
+    &["FLUSHDB"],
+    &["SELECT", "0"],
+    &["MULTI"],
+    &["INCR", "counter"],
+    &["ZADD", "zset:big", "INCR", "5", "z-7"],
+    &["EXEC"],
+];
 
 fn run_all(c: &mut RawClient, cmds: &[&[&str]]) {
     for cmd in cmds {
@@ -63,10 +88,7 @@ fn a_redis_replica_gets_the_full_sync_and_every_streamed_write() {
     }
     let primary = TestServer::tessera(&[]);
     let mut p = primary.client();
-    for cmd in build_commands() {
-        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
-        assert!(!run(&mut p, &args).is_error());
-    }
+    populate(&mut p);
     let replica = replica_of(&primary);
     let mut r = replica.client();
     wait_synced(&mut p, &mut r);
@@ -78,37 +100,21 @@ fn a_redis_replica_gets_the_full_sync_and_every_streamed_write() {
         assert!(Instant::now() < deadline, "the client never blocked");
         std::thread::sleep(Duration::from_millis(5));
     }
+    run_all(&mut p, STREAMED_WRITES);
     run_all(
         &mut p,
         &[
-            &["SET", "ttl", "v", "EX", "1000"],
-            &["SET", "ttl-px", "v"],
-            &["PEXPIRE", "ttl-px", "500000"],
             &["EXPIRE", "str:text", "300"],
-            &["SPOP", "set:big", "5"],
-            &["SPOP", "set:strs"],
-            &["SADD", "popped", "a", "b", "c", "d"],
-            &["SPOP", "popped"],
-            &["INCRBYFLOAT", "float", "1.1"],
-            &["INCRBYFLOAT", "float", "2.2"],
             &["HINCRBYFLOAT", "hash:small", "n", "0.5"],
-            &["INCR", "counter"],
-            &["RPUSH", "queue", "one", "two"],
+            &["RPUSH", "queue", "two"],
             &["LPOP", "list:big"],
-            &["ZADD", "zset:big", "INCR", "5", "z-7"],
             &["ZPOPMIN", "zset:small"],
-            &["SELECT", "5"],
-            &["SET", "in-five", "5"],
-            &["SELECT", "7"],
-            &["SET", "gone", "x"],
-            &["FLUSHDB"],
-            &["SELECT", "0"],
+            &["SET", "temp", "x"],
+            &["DEL", "temp"],
             &["MULTI"],
             &["INCR", "counter"],
             &["RPUSH", "list:small", "from-multi"],
             &["EXEC"],
-            &["SET", "temp", "x"],
-            &["DEL", "temp"],
         ],
     );
     assert_eq!(
@@ -213,4 +219,50 @@ fn wait_counts_acks_and_min_replicas_refuses_writes_without_them() {
         Resp::Bulk(b"1".to_vec()),
         "reads still work"
     );
+}
+
+#[test]
+fn tessera_replicates_a_redis_primary_and_resumes_partially() {
+    if skip_without_redis() {
+        return;
+    }
+    let primary = TestServer::redis(&[]);
+    let mut p = primary.client();
+    populate(&mut p);
+    let port = primary.port.to_string();
+    let replica = TestServer::tessera(&["--replicaof", "127.0.0.1", &port]);
+    let mut r = replica.client();
+    wait_synced(&mut p, &mut r);
+    run_all(&mut p, STREAMED_WRITES);
+    wait_synced(&mut p, &mut r);
+    assert_eq!(contents(&mut r), contents(&mut p));
+    assert_eq!(
+        r.cmd(&["SET", "local", "1"]),
+        Resp::Error("READONLY You can't write against a read only replica.".into())
+    );
+    assert_eq!(info_text(&mut r, "replication", "role"), "slave");
+    assert_eq!(r.cmd(&["ROLE"]).items()[0], Resp::Bulk(b"slave".to_vec()));
+    // The primary drops the link; the replica continues where it stopped.
+    p.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+    p.cmd(&["SET", "after-drop", "1"]);
+    wait_synced(&mut p, &mut r);
+    assert_eq!(r.cmd(&["GET", "after-drop"]), Resp::Bulk(b"1".to_vec()));
+    assert!(
+        replica
+            .log()
+            .contains("Successful partial resynchronization with master.")
+    );
+    let primary_log =
+        std::fs::read_to_string(primary.dir.path().join("stdout.log")).unwrap_or_default();
+    assert!(
+        primary_log.contains("Partial resynchronization request from"),
+        "{primary_log}"
+    );
+    // REPLICAOF NO ONE makes it a writable primary again.
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "NO", "ONE"]),
+        Resp::Simple("OK".into())
+    );
+    assert_eq!(r.cmd(&["SET", "local", "1"]), Resp::Simple("OK".into()));
+    assert_eq!(info_text(&mut r, "replication", "role"), "master");
 }

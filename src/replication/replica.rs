@@ -1,0 +1,282 @@
+//! The replica side (behaves like the replica half of Redis 7.0's replication.c): after
+//! REPLICAOF (or `replicaof` at start) a thread connects to the primary, does the handshake
+//! (PING, AUTH, REPLCONF listening-port and capa psync2, PSYNC), loads the snapshot of a full
+//! resync or continues a partial one, then applies the stream as the primary's client,
+//! acknowledging the offset every second and when asked (GETACK). A dropped link is
+//! retried every second with PSYNC from the offset reached, so it continues when the
+//! primary's backlog still holds it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::persistence::aof::encode::command;
+use crate::protocol::parse::{Limits, Parsed, RequestParser};
+use crate::server::Server;
+use crate::server::replay::Replay;
+use crate::util::clock::now_ms;
+
+/// Where this server replicates from, and how the link is doing.
+#[derive(Default)]
+pub struct ReplicaState {
+    /// The primary (REPLICAOF host port); None: this server is a primary.
+    pub primary: Mutex<Option<(String, u16)>>,
+    /// Whether `primary` is set (read on every command: no lock).
+    replica: AtomicBool,
+    /// Bumped at every REPLICAOF: a link thread of an older generation ends.
+    generation: AtomicU64,
+    pub link_up: AtomicBool,
+    pub sync_in_progress: AtomicBool,
+    /// The primary's replication id and the stream offset applied (`slave_repl_offset`);
+    /// kept across reconnects for PSYNC.
+    pub master_replid: Mutex<Option<String>>,
+    pub offset: AtomicU64,
+    /// Unix ms of the last byte from the primary.
+    pub last_io_ms: AtomicI64,
+}
+
+impl ReplicaState {
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Relaxed)
+    }
+}
+
+/// REPLICAOF host port: starts (or re-points) the link. REPLICAOF NO ONE: `None`.
+pub fn set_primary(server: &Arc<Server>, target: Option<(String, u16)>) {
+    let state = &server.replica;
+    *state.primary.lock() = target.clone();
+    state.replica.store(target.is_some(), Relaxed);
+    let generation = state.generation.fetch_add(1, Relaxed) + 1;
+    state.link_up.store(false, Relaxed);
+    let Some((host, port)) = target else {
+        return;
+    };
+    tracing::info!("Connecting to MASTER {host}:{port}");
+    let server = server.clone();
+    let _ = std::thread::Builder::new()
+        .name("tessera-replica".into())
+        .spawn(move || {
+            // Bounded by REPLICAOF: a newer generation ends this loop.
+            while server.replica.generation.load(Relaxed) == generation {
+                if let Err(e) = link(&server, &host, port, generation) {
+                    tracing::warn!("Error condition on socket for SYNC: {e}");
+                }
+                server.replica.link_up.store(false, Relaxed);
+                server.replica.sync_in_progress.store(false, Relaxed);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+}
+
+/// A line reply (`+OK`, `-ERR ...`), skipping the primary's keep-alive newlines.
+fn read_line(input: &mut BufReader<TcpStream>) -> Result<String, String> {
+    loop {
+        let mut line = String::new();
+        let n = input.read_line(&mut line).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed by the primary".into());
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if !line.is_empty() {
+            return Ok(line);
+        }
+    }
+}
+
+fn send(stream: &mut TcpStream, args: &[&[u8]]) -> Result<(), String> {
+    let mut out = Vec::new();
+    command(&mut out, args);
+    stream.write_all(&out).map_err(|e| e.to_string())
+}
+
+/// Sends a handshake command and checks its reply.
+fn exchange(
+    stream: &mut TcpStream,
+    input: &mut BufReader<TcpStream>,
+    args: &[&[u8]],
+) -> Result<String, String> {
+    send(stream, args)?;
+    let reply = read_line(input)?;
+    if reply.starts_with('-') && !reply.starts_with("-NOAUTH") {
+        return Err(format!(
+            "the primary replied {reply} to {}",
+            String::from_utf8_lossy(args[0])
+        ));
+    }
+    Ok(reply)
+}
+
+/// One connection to the primary, until it drops or REPLICAOF changes.
+fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(), String> {
+    let state = &server.replica;
+    let stream = TcpStream::connect((host, port)).map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let timeout: u64 = server.config.get("repl-timeout").parse().unwrap_or(60);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(timeout.max(1))))
+        .map_err(|e| e.to_string())?;
+    let mut out = stream.try_clone().map_err(|e| e.to_string())?;
+    let mut input = BufReader::with_capacity(1 << 16, stream);
+    tracing::info!("MASTER <-> REPLICA sync started");
+    exchange(&mut out, &mut input, &[b"PING"])?;
+    let auth = server.config.get("masterauth");
+    if !auth.is_empty() {
+        let user = server.config.get("masteruser");
+        if user.is_empty() {
+            exchange(&mut out, &mut input, &[b"AUTH", auth.as_bytes()])?;
+        } else {
+            exchange(
+                &mut out,
+                &mut input,
+                &[b"AUTH", user.as_bytes(), auth.as_bytes()],
+            )?;
+        }
+    }
+    let my_port = server.process.tcp_port.to_string();
+    exchange(
+        &mut out,
+        &mut input,
+        &[b"REPLCONF", b"listening-port", my_port.as_bytes()],
+    )?;
+    exchange(&mut out, &mut input, &[b"REPLCONF", b"capa", b"psync2"])?;
+    let cached = state.master_replid.lock().clone();
+    let (replid, from) = match &cached {
+        Some(id) => (id.clone(), (state.offset.load(Relaxed) + 1).to_string()),
+        None => ("?".to_string(), "-1".to_string()),
+    };
+    if cached.is_some() {
+        tracing::info!("Trying a partial resynchronization (request {replid}:{from}).");
+    }
+    send(&mut out, &[b"PSYNC", replid.as_bytes(), from.as_bytes()])?;
+    let reply = read_line(&mut input)?;
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let (id, offset) = rest.split_once(' ').ok_or("a malformed FULLRESYNC")?;
+        let offset: u64 = offset
+            .parse()
+            .map_err(|_| "a malformed FULLRESYNC offset")?;
+        tracing::info!("Full resync from master: {id}:{offset}");
+        state.sync_in_progress.store(true, Relaxed);
+        load_payload(server, &mut input)?;
+        *state.master_replid.lock() = Some(id.to_string());
+        state.offset.store(offset, Relaxed);
+        state.sync_in_progress.store(false, Relaxed);
+        tracing::info!("MASTER <-> REPLICA sync: Finished with success");
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        if let Some(id) = rest.split_whitespace().next() {
+            *state.master_replid.lock() = Some(id.to_string());
+        }
+        tracing::info!("Successful partial resynchronization with master.");
+    } else {
+        return Err(format!("unexpected reply to PSYNC: {reply}"));
+    }
+    state.link_up.store(true, Relaxed);
+    state.last_io_ms.store(now_ms(), Relaxed);
+    apply_stream(server, &mut input, &mut out, generation)
+}
+
+/// Reads the `$<len>` payload into a file, empties the dataset and loads it.
+fn load_payload(server: &Server, input: &mut BufReader<TcpStream>) -> Result<(), String> {
+    let header = read_line(input)?;
+    let len: u64 = header
+        .strip_prefix('$')
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| format!("a bad payload header from the primary: {header}"))?;
+    tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    let path = std::path::PathBuf::from(format!("temp-{}-replica.rdb", std::process::id()));
+    let mut file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let copied =
+        std::io::copy(&mut input.by_ref().take(len), &mut file).map_err(|e| e.to_string())?;
+    if copied != len {
+        let _ = std::fs::remove_file(&path);
+        return Err("the primary closed the link during the payload".into());
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    let shards = server.keyspace.lock_all();
+    let old: Vec<_> = shards.into_iter().map(|mut s| s.take_contents()).collect();
+    drop(old);
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let loaded = server
+        .load_rdb_file(&path, false)
+        .map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&path);
+    loaded.map(|_| ())
+}
+
+/// Applies the stream as the primary's client; acknowledges every second and on GETACK.
+fn apply_stream(
+    server: &Server,
+    input: &mut BufReader<TcpStream>,
+    out: &mut TcpStream,
+    generation: u64,
+) -> Result<(), String> {
+    let state = &server.replica;
+    let _ = input
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(100)));
+    let mut replay = Replay::new(server, "master");
+    let mut parser = RequestParser::default();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut last_ack = Instant::now();
+    let limits = Limits {
+        max_bulk_len: 512 << 20,
+        auth_required: false,
+    };
+    loop {
+        if state.generation.load(Relaxed) != generation {
+            return Ok(());
+        }
+        match input.read(&mut chunk) {
+            Ok(0) => return Err("connection with master lost".into()),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                state.last_io_ms.store(now_ms(), Relaxed);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let mut pos = 0;
+        let mut getack = false;
+        while let Ok(Parsed::Command(n)) = parser.parse(&buf[pos..], &limits) {
+            let argv = parser.argv(&buf[pos..pos + n]);
+            let args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+            parser.reset();
+            pos += n;
+            state.offset.fetch_add(n as u64, Relaxed);
+            if args.is_empty() {
+                continue;
+            }
+            if args[0].eq_ignore_ascii_case(b"replconf") {
+                getack |= args
+                    .get(1)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(b"getack"));
+                continue;
+            }
+            if args[0].eq_ignore_ascii_case(b"ping") {
+                continue;
+            }
+            if let Err(name) = replay.run(&args) {
+                tracing::warn!("The primary sent an unknown command '{name}'");
+            }
+        }
+        buf.drain(..pos);
+        if getack || last_ack.elapsed() >= Duration::from_secs(1) {
+            last_ack = Instant::now();
+            let offset = state.offset.load(Relaxed).to_string();
+            send(out, &[b"REPLCONF", b"ACK", offset.as_bytes()])?;
+        }
+        if now_ms() - state.last_io_ms.load(Relaxed) > 60_000 {
+            return Err("timeout: no data from the primary".into());
+        }
+    }
+}
