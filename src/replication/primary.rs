@@ -45,8 +45,22 @@ struct SyncPoint {
     offset: tokio::sync::oneshot::Sender<u64>,
 }
 
+/// The replication ids (behaves like `server.replid`, `replid2` and `second_replid_offset`).
+#[derive(Clone, Debug)]
+pub struct ReplIds {
+    pub replid: String,
+    /// The previous id, after this server was promoted; PSYNC with it is accepted up to
+    /// `second_offset`.
+    pub replid2: String,
+    /// -1 when there is no previous id.
+    pub second_offset: i64,
+}
+
+const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+
 #[derive(Default)]
 struct Inner {
+    ids: Option<ReplIds>,
     backlog: Option<Backlog>,
     replicas: HashMap<u64, ReplicaInfo>,
     sync_points: Vec<SyncPoint>,
@@ -65,6 +79,9 @@ pub struct Primary {
     started: AtomicBool,
     /// The last stamp the stream holds (WAIT waits for its client's last write).
     processed_stamp: AtomicU64,
+    /// This server is a replica: the backlog takes its primary's stream as received, not
+    /// what the feeder encodes.
+    following: AtomicBool,
 }
 
 /// The most a slow replica may fall behind the backlog size before it is given up.
@@ -80,7 +97,11 @@ impl Primary {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let (_, first) = propagation.connect(tx);
-        self.inner.lock().backlog = Some(Backlog::new(offset, backlog_size));
+        // A promoted replica keeps the backlog of its old primary's stream.
+        self.inner
+            .lock()
+            .backlog
+            .get_or_insert_with(|| Backlog::new(offset, backlog_size));
         self.processed_stamp.store(first - 1, Ordering::Release);
         let me = self.clone();
         let _ = std::thread::Builder::new()
@@ -110,9 +131,11 @@ impl Primary {
                 let Some(batch) = order.pop_ready() else {
                     break;
                 };
-                buf.clear();
-                encoder.batch(&batch, &mut buf);
-                self.append(&buf);
+                if !self.following.load(Ordering::Acquire) {
+                    buf.clear();
+                    encoder.batch(&batch, &mut buf);
+                    self.append(&buf);
+                }
                 self.processed_stamp.store(batch.stamp, Ordering::Release);
             }
         }
@@ -165,6 +188,60 @@ impl Primary {
         let mut bytes = Vec::new();
         command(&mut bytes, args);
         self.append(&bytes);
+    }
+
+    /// The current ids; `initial` is this server's own id until it replicates or promotes.
+    pub fn ids(&self, initial: &str) -> ReplIds {
+        self.inner.lock().ids.clone().unwrap_or_else(|| ReplIds {
+            replid: initial.to_string(),
+            replid2: NO_REPLID.to_string(),
+            second_offset: -1,
+        })
+    }
+
+    /// Whether PSYNC `replid` from the next byte `from` (0-based) can continue here
+    /// (behaves like `masterTryPartialResynchronization()`'s checks).
+    pub fn can_continue(&self, initial: &str, replid: &[u8], from: u64) -> bool {
+        let ids = self.ids(initial);
+        let known = replid == ids.replid.as_bytes()
+            || (replid == ids.replid2.as_bytes() && (from as i64) < ids.second_offset);
+        known && self.holds(from)
+    }
+
+    /// This server now replicates a primary whose id is `replid`, at stream offset
+    /// `offset`; with `reset`, after a full sync, the backlog starts over there.
+    pub fn follow(&self, replid: &str, offset: u64, reset: bool, backlog_size: usize) {
+        let mut inner = self.inner.lock();
+        inner.ids = Some(ReplIds {
+            replid: replid.to_string(),
+            replid2: NO_REPLID.to_string(),
+            second_offset: -1,
+        });
+        if reset || inner.backlog.is_none() {
+            inner.backlog = Some(Backlog::new(offset, backlog_size));
+        }
+        self.following.store(true, Ordering::Release);
+    }
+
+    /// Appends the primary's stream as received (a replica keeps it for its siblings).
+    pub fn append_followed(&self, bytes: &[u8]) {
+        self.append(bytes);
+    }
+
+    /// REPLICAOF NO ONE: a new id; the old one stays acceptable up to the current offset
+    /// (behaves like `shiftReplicationId()`). Call with every shard locked, then start the
+    /// feeder.
+    pub fn promote(&self, new_replid: String) {
+        let mut inner = self.inner.lock();
+        let end = inner.backlog.as_ref().map_or(0, Backlog::end);
+        if let Some(old) = inner.ids.take() {
+            inner.ids = Some(ReplIds {
+                replid: new_replid,
+                replid2: old.replid,
+                second_offset: end as i64 + 1,
+            });
+        }
+        self.following.store(false, Ordering::Release);
     }
 
     /// `master_repl_offset`.

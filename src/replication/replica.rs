@@ -55,6 +55,7 @@ pub fn set_primary(server: &Arc<Server>, target: Option<(String, u16)>) {
     let generation = state.generation.fetch_add(1, Relaxed) + 1;
     state.link_up.store(false, Relaxed);
     let Some((host, port)) = target else {
+        promote(server);
         return;
     };
     tracing::info!("Connecting to MASTER {host}:{port}");
@@ -72,6 +73,25 @@ pub fn set_primary(server: &Arc<Server>, target: Option<(String, u16)>) {
                 std::thread::sleep(Duration::from_secs(1));
             }
         });
+}
+
+/// Becoming a primary (REPLICAOF NO ONE): a new replication id, the old one kept as
+/// replid2 so former siblings can continue partially, and the feeder started at the offset
+/// reached (under the gate, so it continues exactly there).
+fn promote(server: &Arc<Server>) {
+    if server.replica.master_replid.lock().take().is_none() {
+        return;
+    }
+    let backlog = server
+        .config
+        .get("repl-backlog-size")
+        .parse()
+        .unwrap_or(1 << 20);
+    let gate = server.keyspace.lock_all();
+    server.primary.promote(crate::server::random_hex(40));
+    let offset = server.replica.offset.load(Relaxed);
+    server.primary.start(&server.propagation, offset, backlog);
+    drop(gate);
 }
 
 /// A line reply (`+OK`, `-ERR ...`), skipping the primary's keep-alive newlines.
@@ -165,12 +185,19 @@ fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<
         load_payload(server, &mut input)?;
         *state.master_replid.lock() = Some(id.to_string());
         state.offset.store(offset, Relaxed);
+        server
+            .primary
+            .follow(id, offset, true, backlog_size(server));
         state.sync_in_progress.store(false, Relaxed);
         tracing::info!("MASTER <-> REPLICA sync: Finished with success");
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         if let Some(id) = rest.split_whitespace().next() {
             *state.master_replid.lock() = Some(id.to_string());
         }
+        let id = state.master_replid.lock().clone().unwrap_or_default();
+        server
+            .primary
+            .follow(&id, state.offset.load(Relaxed), false, backlog_size(server));
         tracing::info!("Successful partial resynchronization with master.");
     } else {
         return Err(format!("unexpected reply to PSYNC: {reply}"));
@@ -178,6 +205,14 @@ fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<
     state.link_up.store(true, Relaxed);
     state.last_io_ms.store(now_ms(), Relaxed);
     apply_stream(server, &mut input, &mut out, generation)
+}
+
+fn backlog_size(server: &Server) -> usize {
+    server
+        .config
+        .get("repl-backlog-size")
+        .parse()
+        .unwrap_or(1 << 20)
 }
 
 /// Reads the `$<len>` payload into a file, empties the dataset and loads it.
@@ -251,6 +286,8 @@ fn apply_stream(
             let argv = parser.argv(&buf[pos..pos + n]);
             let args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
             parser.reset();
+            // Kept as received, for replicas of this replica and siblings after a promotion.
+            server.primary.append_followed(&buf[pos..pos + n]);
             pos += n;
             state.offset.fetch_add(n as u64, Relaxed);
             if args.is_empty() {

@@ -44,12 +44,13 @@ pub async fn serve_replica(
     req: PsyncRequest,
 ) {
     let primary = server.primary.clone();
-    let replid = server.process.replid.clone();
+    let replid = primary.ids(&server.process.replid).replid;
     // PSYNC names the next byte it wants, counting from 1 (`reploff + 1`); the backlog
     // counts bytes sent.
     let from = req.offset - 1;
-    let continuing =
-        !req.legacy && from >= 0 && req.replid == replid.as_bytes() && primary.holds(from as u64);
+    let continuing = !req.legacy
+        && from >= 0
+        && primary.can_continue(&server.process.replid, &req.replid, from as u64);
     let info = |state, cursor| ReplicaInfo {
         ip: peer.ip.clone(),
         port: peer.port,
@@ -109,7 +110,7 @@ async fn full_sync(
     let target = path.clone();
     std::thread::spawn(move || {
         let mut opts = srv.save_options();
-        opts.preamble.repl_id = srv.process.replid.clone();
+        opts.preamble.repl_id = srv.primary.ids(&srv.process.replid).replid;
         let mut offset_tx = Some(offset_tx);
         let at_instant = || {
             let backlog = srv

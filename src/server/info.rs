@@ -516,7 +516,7 @@ fn replication_section(server: &Server, b: &mut String) {
     let now = crate::util::clock::now_ms();
     let replica = &server.replica;
     let upstream = replica.primary.lock().clone();
-    let mut replid = server.process.replid.clone();
+    let ids = primary.ids(&server.process.replid);
     let mut offset = primary.offset();
     if let Some((host, port)) = &upstream {
         let link_offset = replica.offset.load(Relaxed);
@@ -544,9 +544,6 @@ fn replication_section(server: &Server, b: &mut String) {
             server.config.get("replica-priority"),
             server.config.settings().replica_read_only as u8,
         );
-        if let Some(id) = replica.master_replid.lock().clone() {
-            replid = id;
-        }
         offset = link_offset;
     } else {
         b.push_str("role:master\r\n");
@@ -571,14 +568,14 @@ fn replication_section(server: &Server, b: &mut String) {
         b,
         "master_failover_state:no-failover\r\n\
          master_replid:{}\r\n\
-         master_replid2:0000000000000000000000000000000000000000\r\n\
+         master_replid2:{}\r\n\
          master_repl_offset:{}\r\n\
-         second_repl_offset:-1\r\n\
+         second_repl_offset:{}\r\n\
          repl_backlog_active:{active}\r\n\
          repl_backlog_size:{backlog}\r\n\
          repl_backlog_first_byte_offset:{first}\r\n\
          repl_backlog_histlen:{histlen}\r\n",
-        replid, offset,
+        ids.replid, ids.replid2, offset, ids.second_offset,
     );
 }
 

@@ -92,7 +92,7 @@ impl Server {
                 redis_version: REDIS_VERSION,
                 ctime_secs: now / 1000,
                 used_mem: crate::util::alloc::used_memory(),
-                repl_id: self.process.replid.clone(),
+                repl_id: self.primary.ids(&self.process.replid).replid,
                 repl_offset: 0,
                 aof_base: false,
             },
