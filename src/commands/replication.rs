@@ -54,8 +54,12 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ctx.client.replica_port = u16::try_from(port).unwrap_or(0);
         } else if is(opt, "ip-address") {
             ctx.client.replica_ip = Some(String::from_utf8_lossy(value).into_owned());
-        } else if is(opt, "capa") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
-            // Capabilities and filters: a disk-style payload suits every replica.
+        } else if is(opt, "capa") {
+            if is(value, "eof") {
+                ctx.client.replica_capa_eof = true;
+            }
+        } else if is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
+            // Filters for tools that only want the snapshot: it is sent whole.
         } else if is(opt, "ack") || is(opt, "getack") {
             // ACKs come on replica links (read there); GETACK is for replicas. No reply.
             return Ok(());

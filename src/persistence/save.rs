@@ -62,14 +62,14 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// The file being written, with its running checksum; the first I/O error sticks.
-struct Output {
-    out: BufWriter<File>,
+struct Output<W> {
+    out: W,
     digest: Option<crc::Digest<'static, u64, crc::Table<16>>>,
     bytes: u64,
     error: Option<std::io::Error>,
 }
 
-impl Output {
+impl<W: Write> Output<W> {
     fn write(&mut self, bytes: &[u8]) {
         if self.error.is_some() {
             return;
@@ -128,8 +128,27 @@ fn write_file(
     at_instant: impl FnOnce(),
 ) -> Result<SaveSummary, SaveError> {
     let file = File::create(temp)?;
+    let (summary, out) = write_to(
+        keyspace,
+        BufWriter::with_capacity(1 << 20, file),
+        opts,
+        at_instant,
+    )?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(summary)
+}
+
+/// Writes a point-in-time copy of `keyspace` to `out` (a file, or a replica's socket for
+/// a diskless sync); hands `out` back, flushed.
+pub fn write_to<W: Write>(
+    keyspace: &Keyspace,
+    out: W,
+    opts: &SaveOptions,
+    at_instant: impl FnOnce(),
+) -> Result<(SaveSummary, W), SaveError> {
     let output = RefCell::new(Output {
-        out: BufWriter::with_capacity(1 << 20, file),
+        out,
         digest: opts.checksum.then(|| CRC64.digest()),
         bytes: 0,
         error: None,
@@ -189,12 +208,12 @@ fn write_file(
     if let Some(e) = output.error.take() {
         return Err(e.into());
     }
-    let file = output.out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(SaveSummary {
+    output.out.flush()?;
+    let summary = SaveSummary {
         keys,
         bytes: output.bytes,
-    })
+    };
+    Ok((summary, output.out))
 }
 
 /// (db, keys, keys with an expiry) for every database with keys.

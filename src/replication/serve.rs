@@ -32,6 +32,8 @@ pub struct ReplicaPeer {
     pub id: u64,
     pub ip: String,
     pub port: u16,
+    /// `REPLCONF capa eof`: it can take a payload of unknown length (a diskless sync).
+    pub eof: bool,
 }
 
 /// Stream bytes written per step.
@@ -101,6 +103,9 @@ async fn full_sync(
     replid: &str,
 ) -> Option<u64> {
     tracing::info!("Full resync requested by replica {}:{}", peer.ip, peer.port);
+    if peer.eof && server.config.get("repl-diskless-sync") == "yes" {
+        return diskless_sync(server, stream, peer, req, replid).await;
+    }
     let (offset_tx, offset_rx) = tokio::sync::oneshot::channel();
     let (file_tx, file_rx) = tokio::sync::oneshot::channel();
     let path =
@@ -154,6 +159,109 @@ async fn full_sync(
         peer.port
     );
     Some(offset)
+}
+
+/// A diskless sync (`repl-diskless-sync yes` for a replica with `capa eof`): after
+/// `repl-diskless-sync-delay` seconds, the snapshot goes straight to the socket as
+/// `$EOF:<40-byte mark>\r\n`, the RDB, the mark again (behaves like
+/// `rdbSaveToSlavesSockets()`). The snapshot thread hands chunks over a bounded channel,
+/// so a slow replica slows the snapshot, not memory.
+async fn diskless_sync(
+    server: &Arc<Server>,
+    stream: &mut TcpStream,
+    peer: &ReplicaPeer,
+    req: &PsyncRequest,
+    replid: &str,
+) -> Option<u64> {
+    let delay: u64 = server
+        .config
+        .get("repl-diskless-sync-delay")
+        .parse()
+        .unwrap_or(5);
+    tokio::time::sleep(Duration::from_secs(delay)).await;
+    tracing::info!("Starting BGSAVE for SYNC with target: replicas sockets");
+    let (offset_tx, offset_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let (chunk_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let srv = server.clone();
+    let replica = peer.id;
+    std::thread::spawn(move || {
+        let mut opts = srv.save_options();
+        opts.preamble.repl_id = srv.primary.ids(&srv.process.replid).replid;
+        let mut offset_tx = Some(offset_tx);
+        let at_instant = || {
+            let backlog = srv
+                .config
+                .get("repl-backlog-size")
+                .parse()
+                .unwrap_or(1 << 20);
+            srv.primary.start(&srv.propagation, 0, backlog);
+            let stamp = srv.propagation.last_stamp() + 1;
+            if let Some(tx) = offset_tx.take() {
+                srv.primary.add_sync_point(stamp, replica, tx);
+            }
+        };
+        let sink = ChannelWriter {
+            tx: chunk_tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let result = save::write_to(&srv.keyspace, sink, &opts, at_instant)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let _ = done_tx.send(result);
+    });
+    let offset = offset_rx.await.ok()?;
+    let mark = crate::server::random_hex(40);
+    let mut head = String::new();
+    if !req.legacy {
+        head.push_str(&format!("+FULLRESYNC {replid} {offset}\r\n"));
+    }
+    head.push_str(&format!("$EOF:{mark}\r\n"));
+    write_all(stream, head.as_bytes()).await.ok()?;
+    server
+        .primary
+        .update_replica(peer.id, |r| r.state = "send_bulk");
+    while let Some(chunk) = chunks.recv().await {
+        write_all(stream, &chunk).await.ok()?;
+    }
+    if let Err(e) = done_rx.await.ok()? {
+        tracing::warn!("Diskless sync to {}:{} failed: {e}", peer.ip, peer.port);
+        return None;
+    }
+    write_all(stream, mark.as_bytes()).await.ok()?;
+    tracing::info!(
+        "Synchronization with replica {}:{} succeeded",
+        peer.ip,
+        peer.port
+    );
+    Some(offset)
+}
+
+/// The snapshot thread's end of a diskless transfer: chunks of [`CHUNK`] bytes, waiting
+/// while the replica's side is full.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
 }
 
 /// The snapshot as a disk-based bulk payload: `$<len>\r\n` and the file, nothing after.

@@ -251,6 +251,8 @@ pub struct Client {
     pub replica_port: u16,
     /// `REPLCONF ip-address`: the address a replica announces.
     pub replica_ip: Option<String>,
+    /// `REPLCONF capa eof`: it can take a diskless payload.
+    pub replica_capa_eof: bool,
     /// WAIT: the connection waits for replica acknowledgements, then replies.
     pub wait: Option<WaitRequest>,
     /// This client applies the primary's stream (a replica's link): it may write to a
@@ -284,6 +286,7 @@ impl Client {
             monitor: false,
             replica_port: 0,
             replica_ip: None,
+            replica_capa_eof: false,
             wait: None,
             is_master: false,
             multi: None,

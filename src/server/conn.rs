@@ -177,6 +177,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, worker: usize) {
                 id: client.id,
                 ip,
                 port: client.replica_port,
+                eof: client.replica_capa_eof,
             };
             crate::replication::serve::serve_replica(server.clone(), &mut conn.stream, peer, req)
                 .await;

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use crate::common::{RawClient, Resp, TestServer, info_text, skip_without_redis};
 use crate::dump::{KEYS, populate, run, snapshot};
 
+/// A Tessera primary that sends its snapshot straight to the socket, without the default
+/// 5 s wait for more replicas (replicas here say `capa eof`).
+const DISKLESS: &[&str] = &["--repl-diskless-sync-delay", "0"];
+
 fn replica_of(primary: &TestServer) -> TestServer {
     let port = primary.port.to_string();
     TestServer::redis(&["--replicaof", "127.0.0.1", &port])
@@ -89,7 +93,7 @@ fn a_redis_replica_gets_the_full_sync_and_every_streamed_write() {
     if skip_without_redis() {
         return;
     }
-    let primary = TestServer::tessera(&[]);
+    let primary = TestServer::tessera(DISKLESS);
     let mut p = primary.client();
     populate(&mut p);
     let replica = replica_of(&primary);
@@ -130,6 +134,11 @@ fn a_redis_replica_gets_the_full_sync_and_every_streamed_write() {
     wait_synced(&mut p, &mut r);
     assert_eq!(contents(&mut r), contents(&mut p));
     assert_eq!(info_text(&mut p, "replication", "connected_slaves"), "1");
+    assert!(
+        primary
+            .log()
+            .contains("Starting BGSAVE for SYNC with target: replicas sockets")
+    );
     let role = p.cmd(&["ROLE"]);
     assert_eq!(role.items()[0], Resp::Bulk(b"master".to_vec()));
 }
@@ -139,7 +148,7 @@ fn a_dropped_link_continues_with_a_partial_resync() {
     if skip_without_redis() {
         return;
     }
-    let primary = TestServer::tessera(&[]);
+    let primary = TestServer::tessera(DISKLESS);
     let mut p = primary.client();
     p.cmd(&["SET", "before", "1"]);
     let replica = replica_of(&primary);
@@ -176,7 +185,7 @@ fn wait_counts_acks_and_min_replicas_refuses_writes_without_them() {
     if skip_without_redis() {
         return;
     }
-    let primary = TestServer::tessera(&[]);
+    let primary = TestServer::tessera(DISKLESS);
     let mut p = primary.client();
     assert_eq!(p.cmd(&["WAIT", "0", "0"]), Resp::Int(0));
     assert_eq!(p.cmd(&["WAIT", "1", "50"]), Resp::Int(0), "no replica yet");
@@ -229,7 +238,7 @@ fn tessera_replicates_a_redis_primary_and_resumes_partially() {
     if skip_without_redis() {
         return;
     }
-    let primary = TestServer::redis(&[]);
+    let primary = TestServer::redis(DISKLESS);
     let mut p = primary.client();
     populate(&mut p);
     let port = primary.port.to_string();
@@ -275,7 +284,8 @@ fn a_replica_paused_for_ten_seconds_catches_up_without_a_full_resync() {
     if skip_without_redis() {
         return;
     }
-    let primary = TestServer::tessera(&[]);
+    // The snapshot through a file this time (repl-diskless-sync no).
+    let primary = TestServer::tessera(&["--repl-diskless-sync", "no"]);
     let mut p = primary.client();
     let mut replica = replica_of(&primary);
     let mut r = replica.client();
@@ -322,7 +332,7 @@ fn a_sibling_repointed_at_a_promoted_tessera_replica_continues_with_replid2() {
     if skip_without_redis() {
         return;
     }
-    let primary = TestServer::redis(&[]);
+    let primary = TestServer::redis(DISKLESS);
     let mut m = primary.client();
     populate(&mut m);
     let port = primary.port.to_string();
