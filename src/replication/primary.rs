@@ -321,6 +321,10 @@ impl Primary {
         });
     }
 
+    pub fn replicas_by_id(&self, id: u64) -> Option<ReplicaInfo> {
+        self.inner.lock().replicas.get(&id).cloned()
+    }
+
     pub fn replicas(&self) -> Vec<ReplicaInfo> {
         let inner = self.inner.lock();
         let mut all: Vec<(u64, ReplicaInfo)> = inner

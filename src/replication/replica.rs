@@ -158,12 +158,31 @@ fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<
             )?;
         }
     }
-    let my_port = server.process.tcp_port.to_string();
+    // What the primary lists for this replica: replica-announce-port / -ip, if set.
+    let announced: u16 = server
+        .config
+        .get("replica-announce-port")
+        .parse()
+        .unwrap_or(0);
+    let my_port = if announced != 0 {
+        announced
+    } else {
+        server.process.tcp_port
+    }
+    .to_string();
     exchange(
         &mut out,
         &mut input,
         &[b"REPLCONF", b"listening-port", my_port.as_bytes()],
     )?;
+    let announced_ip = server.config.get("replica-announce-ip");
+    if !announced_ip.is_empty() {
+        exchange(
+            &mut out,
+            &mut input,
+            &[b"REPLCONF", b"ip-address", announced_ip.as_bytes()],
+        )?;
+    }
     exchange(&mut out, &mut input, &[b"REPLCONF", b"capa", b"psync2"])?;
     let cached = state.master_replid.lock().clone();
     let (replid, from) = match &cached {

@@ -285,7 +285,18 @@ async fn stream_to_replica(server: &Arc<Server>, stream: &mut TcpStream, id: u64
     let primary = &server.primary;
     let mut input = Vec::new();
     let mut parser = RequestParser::default();
+    let timeout_ms = server
+        .config
+        .get("repl-timeout")
+        .parse::<i64>()
+        .unwrap_or(60)
+        * 1000;
     loop {
+        let last_ack = primary.replicas_by_id(id).map_or(now_ms(), |r| r.ack_ms);
+        if now_ms() - last_ack > timeout_ms {
+            tracing::warn!("Disconnecting timedout replica (streaming sync)");
+            return;
+        }
         let ready = primary.data_ready.notified();
         tokio::pin!(ready);
         ready.as_mut().enable();

@@ -156,6 +156,21 @@ impl Exec<'_> {
         }
         if server.replica.is_replica()
             && !self.client.is_master
+            && !server
+                .replica
+                .link_up
+                .load(std::sync::atomic::Ordering::Relaxed)
+            && !cmd.flags().contains(CmdFlags::STALE)
+            && server.config.get("replica-serve-stale-data") == "no"
+        {
+            self.reject(
+                Some(cmd),
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            );
+            return Outcome::Done;
+        }
+        if server.replica.is_replica()
+            && !self.client.is_master
             && cmd.is_write()
             && self.settings.replica_read_only
         {

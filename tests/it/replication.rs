@@ -381,3 +381,33 @@ fn a_sibling_repointed_at_a_promoted_tessera_replica_continues_with_replid2() {
     let shared = |c: &mut RawClient| KEYS.iter().map(|k| snapshot(c, k)).collect::<Vec<_>>();
     assert_eq!(shared(&mut b), shared(&mut a));
 }
+
+#[test]
+fn a_replica_without_its_primary_serves_stale_data_only_if_allowed() {
+    // A primary that is not there: the link never comes up.
+    let absent = crate::common::free_port().to_string();
+    let replica = TestServer::tessera(&["--replicaof", "127.0.0.1", &absent]);
+    let mut r = replica.client();
+    assert_eq!(
+        info_text(&mut r, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(
+        r.cmd(&["GET", "k"]),
+        Resp::Null,
+        "stale data served by default"
+    );
+    r.cmd(&["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    assert_eq!(
+        r.cmd(&["GET", "k"]),
+        Resp::Error(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                .into()
+        )
+    );
+    assert_eq!(
+        info_text(&mut r, "replication", "role"),
+        "slave",
+        "INFO still answers"
+    );
+}
