@@ -82,6 +82,10 @@ pub struct Primary {
     /// This server is a replica: the backlog takes its primary's stream as received, not
     /// what the feeder encodes.
     following: AtomicBool,
+    /// Unix ms since when no replica is connected (0: one is, or none ever was).
+    alone_since_ms: std::sync::atomic::AtomicI64,
+    /// The backlog was freed by `repl-backlog-ttl` (INFO shows it inactive).
+    freed: AtomicBool,
 }
 
 /// The most a slow replica may fall behind the backlog size before it is given up.
@@ -284,11 +288,58 @@ impl Primary {
 
     pub fn add_replica(&self, id: u64, info: ReplicaInfo) {
         self.inner.lock().replicas.insert(id, info);
+        self.alone_since_ms.store(0, Ordering::Release);
+        self.freed.store(false, Ordering::Release);
     }
 
     pub fn remove_replica(&self, id: u64) {
-        self.inner.lock().replicas.remove(&id);
+        let mut inner = self.inner.lock();
+        inner.replicas.remove(&id);
+        if inner.replicas.is_empty() {
+            self.alone_since_ms
+                .store(crate::util::clock::now_ms(), Ordering::Release);
+        }
+        drop(inner);
         self.acks_changed.notify_waiters();
+    }
+
+    /// `repl-backlog-ttl`: after `ttl_secs` without replicas the backlog is emptied and the
+    /// replication id changed, so no old replica can continue partially (behaves like the
+    /// check in `replicationCron()`). Returns whether it freed it now.
+    pub fn free_backlog_if_idle(
+        &self,
+        ttl_secs: i64,
+        now_ms: i64,
+        new_replid: impl FnOnce() -> String,
+    ) -> bool {
+        let since = self.alone_since_ms.load(Ordering::Acquire);
+        if ttl_secs <= 0
+            || since == 0
+            || now_ms - since <= ttl_secs * 1000
+            || self.freed.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        let mut inner = self.inner.lock();
+        if !inner.replicas.is_empty() || self.following.load(Ordering::Acquire) {
+            return false;
+        }
+        if let Some(b) = inner.backlog.as_mut() {
+            let (end, size) = (b.end(), b.len().max(1));
+            *b = Backlog::new(end, size);
+        }
+        inner.ids = Some(ReplIds {
+            replid: new_replid(),
+            replid2: NO_REPLID.to_string(),
+            second_offset: -1,
+        });
+        self.freed.store(true, Ordering::Release);
+        true
+    }
+
+    /// Whether a backlog exists and was not freed (`repl_backlog_active`).
+    pub fn backlog_active(&self) -> bool {
+        self.is_started() && !self.freed.load(Ordering::Acquire)
     }
 
     pub fn update_replica(&self, id: u64, f: impl FnOnce(&mut ReplicaInfo)) {

@@ -38,6 +38,8 @@ pub struct ReplicaState {
     pub offset: AtomicU64,
     /// Unix ms of the last byte from the primary.
     pub last_io_ms: AtomicI64,
+    /// Unix ms since when the link is down after having been up (0: never up).
+    pub down_since_ms: AtomicI64,
 }
 
 impl ReplicaState {
@@ -68,7 +70,9 @@ pub fn set_primary(server: &Arc<Server>, target: Option<(String, u16)>) {
                 if let Err(e) = link(&server, &host, port, generation) {
                     tracing::warn!("Error condition on socket for SYNC: {e}");
                 }
-                server.replica.link_up.store(false, Relaxed);
+                if server.replica.link_up.swap(false, Relaxed) {
+                    server.replica.down_since_ms.store(now_ms(), Relaxed);
+                }
                 server.replica.sync_in_progress.store(false, Relaxed);
                 std::thread::sleep(Duration::from_secs(1));
             }

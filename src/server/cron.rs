@@ -93,6 +93,18 @@ fn ping_replicas(server: &Server, last: &mut Instant) {
             server.primary.append_command(&[b"PING"]);
         }
     }
+    let ttl: i64 = server
+        .config
+        .get("repl-backlog-ttl")
+        .parse()
+        .unwrap_or(3600);
+    if !server.replica.is_replica()
+        && server
+            .primary
+            .free_backlog_if_idle(ttl, clock::now_ms(), || super::random_hex(40))
+    {
+        tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+    }
 }
 
 /// Removes expired keys, shard by shard from `cursor`, until `budget` is spent; returns

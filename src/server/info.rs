@@ -529,6 +529,7 @@ fn replication_section(server: &Server, b: &mut String) {
              master_link_status:{}\r\n\
              master_last_io_seconds_ago:{}\r\n\
              master_sync_in_progress:{}\r\n\
+             {}\
              slave_read_repl_offset:{link_offset}\r\n\
              slave_repl_offset:{link_offset}\r\n\
              slave_priority:{}\r\n\
@@ -541,6 +542,17 @@ fn replication_section(server: &Server, b: &mut String) {
                 -1
             },
             replica.sync_in_progress.load(Relaxed) as u8,
+            if up {
+                String::new()
+            } else {
+                let since = replica.down_since_ms.load(Relaxed);
+                let secs = if since == 0 {
+                    -1
+                } else {
+                    (now - since).max(0) / 1000
+                };
+                format!("master_link_down_since_seconds:{secs}\r\n")
+            },
             server.config.get("replica-priority"),
             server.config.settings().replica_read_only as u8,
         );
@@ -561,8 +573,8 @@ fn replication_section(server: &Server, b: &mut String) {
         );
     }
     let (active, first, histlen) = match primary.backlog_span() {
-        Some((first, len)) => (1, first, len),
-        None => (0, 0, 0),
+        Some((first, len)) if primary.backlog_active() => (1, first, len),
+        _ => (0, 0, 0),
     };
     let _ = write!(
         b,

@@ -411,3 +411,35 @@ fn a_replica_without_its_primary_serves_stale_data_only_if_allowed() {
         "INFO still answers"
     );
 }
+
+#[test]
+fn the_backlog_is_freed_after_repl_backlog_ttl_without_replicas() {
+    if skip_without_redis() {
+        return;
+    }
+    let primary =
+        TestServer::tessera(&["--repl-diskless-sync-delay", "0", "--repl-backlog-ttl", "1"]);
+    let mut p = primary.client();
+    let replica = replica_of(&primary);
+    let mut r = replica.client();
+    wait_synced(&mut p, &mut r);
+    assert_eq!(info_text(&mut p, "replication", "repl_backlog_active"), "1");
+    let id = info_text(&mut p, "replication", "master_replid");
+    drop(r);
+    drop(replica);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_text(&mut p, "replication", "repl_backlog_active") != "0" {
+        assert!(Instant::now() < deadline, "the backlog was never freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(
+        info_text(&mut p, "replication", "master_replid"),
+        id,
+        "a new replication id"
+    );
+    assert!(
+        primary
+            .log()
+            .contains("Replication backlog freed after 1 seconds without connected replicas.")
+    );
+}
