@@ -144,11 +144,15 @@ impl Exec<'_> {
             self.reject(Some(cmd), &CmdError::NoAuth.to_string());
             return Outcome::Done;
         }
-        if server.writes_refused_by_save_error() && self.writes_or_pings(cmd) {
+        // The primary's stream on a replica is obeyed whatever the local state (behaves like
+        // `obey_client` in `processCommand()`).
+        let obey = self.client.is_master;
+        if !obey && server.writes_refused_by_save_error() && self.writes_or_pings(cmd) {
             self.reject(Some(cmd), MISCONF);
             return Outcome::Done;
         }
-        if let Some(err) = server.aof_write_error()
+        if !obey
+            && let Some(err) = server.aof_write_error()
             && self.writes_or_pings(cmd)
         {
             self.reject(Some(cmd), &err);
@@ -181,7 +185,8 @@ impl Exec<'_> {
             return Outcome::Done;
         }
         let min_replicas = self.settings.min_replicas_to_write;
-        if min_replicas > 0
+        if !obey
+            && min_replicas > 0
             && self.writes_or_pings(cmd)
             && cmd.name() != "ping"
             && server
@@ -211,7 +216,7 @@ impl Exec<'_> {
         // The command's clock (see CommandClock): fresh after any slow command, so expiry and
         // EX/PX times stay right within a pipeline, as with Redis's per-command clock.
         let now_ms = self.clock.now_ms();
-        if server.pause.active(now_ms) {
+        if !obey && server.pause.active(now_ms) {
             if server.pause.blocks(self.may_replicate(cmd)) {
                 return Outcome::Paused;
             }

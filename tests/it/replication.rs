@@ -254,6 +254,12 @@ fn tessera_replicates_a_redis_primary_and_resumes_partially() {
     );
     assert_eq!(info_text(&mut r, "replication", "role"), "slave");
     assert_eq!(r.cmd(&["ROLE"]).items()[0], Resp::Bulk(b"slave".to_vec()));
+    // Clients paused on the replica do not pause the primary's stream.
+    r.cmd(&["CLIENT", "PAUSE", "5000", "WRITE"]);
+    p.cmd(&["SET", "during-pause", "1"]);
+    wait_synced(&mut p, &mut r);
+    assert_eq!(r.cmd(&["GET", "during-pause"]), Resp::Bulk(b"1".to_vec()));
+    r.cmd(&["CLIENT", "UNPAUSE"]);
     // The primary drops the link; the replica continues where it stopped.
     p.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
     p.cmd(&["SET", "after-drop", "1"]);
