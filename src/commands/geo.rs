@@ -25,6 +25,7 @@ use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::keyspace::zset::{AddFlags, ScoreRange};
 use crate::keyspace::{SmallBytes, ZSetValue};
 use crate::protocol::{Argv, Reply};
+use crate::util::pqsort::partial_sort;
 
 pub(super) const HANDLERS: &[(&str, Handler)] = &[
     ("geoadd", geoadd),
@@ -564,8 +565,8 @@ fn sort_found(found: &mut [Found<'_>], order: Sort, n: usize) {
         (Sort::None, _) => {}
         (Sort::Asc, true) => sort::merge_sort(found, &by_distance),
         (Sort::Desc, true) => sort::merge_sort(found, &desc),
-        (Sort::Asc, false) => sort::partial_sort(found, &by_distance, 0, n - 1),
-        (Sort::Desc, false) => sort::partial_sort(found, &desc, 0, n - 1),
+        (Sort::Asc, false) => partial_sort(found, 0, n as i64 - 1, &by_distance),
+        (Sort::Desc, false) => partial_sort(found, 0, n as i64 - 1, &desc),
     }
 }
 

@@ -114,21 +114,7 @@ async fn full_sync(
     let replica = peer.id;
     let target = path.clone();
     std::thread::spawn(move || {
-        let mut opts = srv.save_options();
-        opts.preamble.repl_id = srv.primary.ids(&srv.process.replid).replid;
-        let mut offset_tx = Some(offset_tx);
-        let at_instant = || {
-            let backlog = srv
-                .config
-                .get("repl-backlog-size")
-                .parse()
-                .unwrap_or(1 << 20);
-            srv.primary.start(&srv.propagation, 0, backlog);
-            let stamp = srv.propagation.last_stamp() + 1;
-            if let Some(tx) = offset_tx.take() {
-                srv.primary.add_sync_point(stamp, replica, tx);
-            }
-        };
+        let (opts, at_instant) = sync_snapshot(&srv, replica, offset_tx);
         let result = save::save_rdb_if(&srv.keyspace, &target, &opts, at_instant, || true)
             .map_err(|e| e.to_string());
         let _ = file_tx.send(result);
@@ -186,21 +172,7 @@ async fn diskless_sync(
     let srv = server.clone();
     let replica = peer.id;
     std::thread::spawn(move || {
-        let mut opts = srv.save_options();
-        opts.preamble.repl_id = srv.primary.ids(&srv.process.replid).replid;
-        let mut offset_tx = Some(offset_tx);
-        let at_instant = || {
-            let backlog = srv
-                .config
-                .get("repl-backlog-size")
-                .parse()
-                .unwrap_or(1 << 20);
-            srv.primary.start(&srv.propagation, 0, backlog);
-            let stamp = srv.propagation.last_stamp() + 1;
-            if let Some(tx) = offset_tx.take() {
-                srv.primary.add_sync_point(stamp, replica, tx);
-            }
-        };
+        let (opts, at_instant) = sync_snapshot(&srv, replica, offset_tx);
         let sink = ChannelWriter {
             tx: chunk_tx,
             buf: Vec::with_capacity(CHUNK),
@@ -262,6 +234,29 @@ impl std::io::Write for ChannelWriter {
             .blocking_send(chunk)
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
     }
+}
+
+/// A full sync's snapshot: the save options (with the replication id), and what runs at
+/// its instant under the gate: the feeder started, a sync point at the next stamp whose
+/// stream offset `offset` receives.
+fn sync_snapshot(
+    srv: &Server,
+    replica: u64,
+    offset: tokio::sync::oneshot::Sender<u64>,
+) -> (save::SaveOptions, impl FnOnce() + '_) {
+    let mut opts = srv.save_options();
+    opts.preamble.repl_id = srv.primary.ids(&srv.process.replid).replid;
+    let at_instant = move || {
+        let backlog = srv
+            .config
+            .get("repl-backlog-size")
+            .parse()
+            .unwrap_or(1 << 20);
+        srv.primary.start(&srv.propagation, 0, backlog);
+        let stamp = srv.propagation.last_stamp() + 1;
+        srv.primary.add_sync_point(stamp, replica, offset);
+    };
+    (opts, at_instant)
 }
 
 /// The snapshot as a disk-based bulk payload: `$<len>\r\n` and the file, nothing after.
