@@ -7,6 +7,7 @@
 //!   settings everything else reads.
 //! - [`keyspace`]: 16384 slot shards, each behind its own lock, holding every database's keys
 //!   of that slot; values, expiry, keyspace events staged as effects.
+//! - [`cluster`]: Redis Cluster mode; so far the bus's wire format (Redis 7.0's messages).
 //! - [`commands`]: the one command table (Redis 7.0's metadata joined with our handlers) and
 //!   one file per command family.
 //! - [`persistence`]: RDB (and DUMP / RESTORE payloads) in Redis 7.0's formats.
@@ -14,6 +15,7 @@
 //! - [`server`]: worker threads, connections, dispatch, pub/sub, INFO, cron, logging.
 //! - [`util`]: glob matching, clocks.
 
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod keyspace;
