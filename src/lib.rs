@@ -10,10 +10,11 @@
 //! - [`cluster`]: Redis Cluster mode; so far the bus's wire format (Redis 7.0's messages).
 //! - [`commands`]: the one command table (Redis 7.0's metadata joined with our handlers) and
 //!   one file per command family.
-//! - [`persistence`]: RDB (and DUMP / RESTORE payloads) in Redis 7.0's formats.
+//! - [`persistence`]: RDB files, DUMP / RESTORE payloads and the multi-part AOF in Redis
+//!   7.0's formats, written from fork-free snapshots.
 //! - [`replication`]: the replication stream, backlog and replica links.
 //! - [`server`]: worker threads, connections, dispatch, pub/sub, INFO, cron, logging.
-//! - [`util`]: glob matching, clocks.
+//! - [`util`]: glob matching, clocks, the counting allocator, Redis's partial quicksort.
 
 pub mod cluster;
 pub mod commands;
