@@ -86,6 +86,10 @@ pub struct Primary {
     alone_since_ms: std::sync::atomic::AtomicI64,
     /// The backlog was freed by `repl-backlog-ttl` (INFO shows it inactive).
     freed: AtomicBool,
+    /// INFO stats' sync_full, sync_partial_ok, sync_partial_err.
+    syncs_full: AtomicU64,
+    syncs_partial_ok: AtomicU64,
+    syncs_partial_err: AtomicU64,
 }
 
 /// The most a slow replica may fall behind the backlog size before it is given up.
@@ -370,6 +374,28 @@ impl Primary {
             replica,
             offset,
         });
+    }
+
+    /// Counts a replica's sync: partial (continued), or full after a refused partial
+    /// request (`tried_partial`) or a plain one.
+    pub fn count_sync(&self, continued: bool, tried_partial: bool) {
+        if continued {
+            self.syncs_partial_ok.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.syncs_full.fetch_add(1, Ordering::Relaxed);
+        if tried_partial {
+            self.syncs_partial_err.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (sync_full, sync_partial_ok, sync_partial_err).
+    pub fn sync_counts(&self) -> (u64, u64, u64) {
+        (
+            self.syncs_full.load(Ordering::Relaxed),
+            self.syncs_partial_ok.load(Ordering::Relaxed),
+            self.syncs_partial_err.load(Ordering::Relaxed),
+        )
     }
 
     pub fn replicas_by_id(&self, id: u64) -> Option<ReplicaInfo> {

@@ -53,6 +53,7 @@ pub async fn serve_replica(
     let continuing = !req.legacy
         && from >= 0
         && primary.can_continue(&server.process.replid, &req.replid, from as u64);
+    primary.count_sync(continuing, !req.legacy && req.replid != b"?");
     let info = |state, cursor| ReplicaInfo {
         ip: peer.ip.clone(),
         port: peer.port,

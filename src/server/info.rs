@@ -444,9 +444,9 @@ fn stats_section(server: &Server, b: &mut String) {
          instantaneous_input_repl_kbps:0.00\r\n\
          instantaneous_output_repl_kbps:0.00\r\n\
          rejected_connections:{}\r\n\
-         sync_full:0\r\n\
-         sync_partial_ok:0\r\n\
-         sync_partial_err:0\r\n\
+         sync_full:{}\r\n\
+         sync_partial_ok:{}\r\n\
+         sync_partial_err:{}\r\n\
          expired_keys:{}\r\n\
          expired_stale_perc:0.00\r\n\
          expired_time_cap_reached_count:0\r\n\
@@ -490,6 +490,9 @@ fn stats_section(server: &Server, b: &mut String) {
         kbps(samples.input_kbps.load(Relaxed)),
         kbps(samples.output_kbps.load(Relaxed)),
         server.clients.rejected_connections.load(Relaxed),
+        server.primary.sync_counts().0,
+        server.primary.sync_counts().1,
+        server.primary.sync_counts().2,
         s.expired_keys(),
         server.expire_cycle_ms.load(Relaxed),
         s.keyspace_hits(),

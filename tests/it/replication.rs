@@ -178,6 +178,8 @@ fn a_dropped_link_continues_with_a_partial_resync() {
             .contains("Partial resynchronization request from")
     );
     assert_eq!(primary.log().matches("Full resync requested").count(), 1);
+    assert_eq!(info_text(&mut p, "stats", "sync_full"), "1");
+    assert_eq!(info_text(&mut p, "stats", "sync_partial_ok"), "1");
 }
 
 #[test]
@@ -275,6 +277,11 @@ fn tessera_replicates_a_redis_primary_and_resumes_partially() {
     assert!(
         primary_log.contains("Partial resynchronization request from"),
         "{primary_log}"
+    );
+    assert_eq!(
+        info_text(&mut p, "stats", "sync_partial_ok"),
+        "1",
+        "seen by the primary"
     );
     // REPLICAOF NO ONE makes it a writable primary again.
     assert_eq!(
