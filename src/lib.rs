@@ -14,7 +14,8 @@
 //!   7.0's formats, written from fork-free snapshots.
 //! - [`replication`]: the replication stream, backlog and replica links.
 //! - [`server`]: worker threads, connections, dispatch, pub/sub, INFO, cron, logging.
-//! - [`util`]: glob matching, clocks, the counting allocator, Redis's partial quicksort.
+//! - [`util`]: glob matching, clocks, the counting allocator, Redis's partial quicksort,
+//!   `sdscatrepr()` quoting.
 
 pub mod cluster;
 pub mod commands;

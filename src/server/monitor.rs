@@ -8,30 +8,12 @@ use parking_lot::Mutex;
 
 use super::client::ClientShared;
 use crate::protocol::Argv;
+use crate::util::repr::repr;
 
 #[derive(Default)]
 pub struct Monitors {
     clients: Mutex<Vec<Arc<ClientShared>>>,
     count: AtomicUsize,
-}
-
-/// Appends `arg` quoted like `sdscatrepr()`.
-pub fn repr(out: &mut Vec<u8>, arg: &[u8]) {
-    out.push(b'"');
-    for &c in arg {
-        match c {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x07 => out.extend_from_slice(b"\\a"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            c if c.is_ascii_graphic() || c == b' ' => out.push(c),
-            c => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
-        }
-    }
-    out.push(b'"');
 }
 
 impl Monitors {

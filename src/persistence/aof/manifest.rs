@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::protocol::parse::split_args;
+use crate::util::repr::repr;
 
 /// What a file in the AOF directory is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,22 +229,10 @@ fn quote_if_needed(name: &str) -> String {
     if !needs {
         return name.to_string();
     }
-    let mut out = String::from("\"");
-    for b in name.bytes() {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x07 => out.push_str("\\a"),
-            0x08 => out.push_str("\\b"),
-            0x20..0x7f => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
+    let mut out = Vec::with_capacity(name.len() + 2);
+    repr(&mut out, name.as_bytes());
+    // repr emits ASCII only.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
