@@ -10,11 +10,11 @@
 //! notifies, in Redis's order.
 
 use super::access::{Removal, read_value, remove_members};
-use super::args::{self, is};
-use super::random::{random_count, random_reply_full};
+use super::args;
+use super::random::{RandomSource, random_count_with, reply_random_count};
 use super::scan::{self, ScanOptions, reply_scan};
 use super::{CmdError, CmdResult, Ctx, Handler};
-use crate::keyspace::value::{Pair, distinct_positions};
+use crate::keyspace::value::Pair;
 use crate::keyspace::{Db, Effects, Entry, EventClass, HashValue, Value};
 use crate::protocol::Argv;
 use crate::protocol::Reply;
@@ -307,28 +307,10 @@ fn reply_pair(r: &mut Reply, (field, value): &Pair, with_values: bool) {
     }
 }
 
-/// The header of an HRANDFIELD reply of `n` elements.
-fn pairs_header(r: &mut Reply, n: usize, with_values: bool) {
-    if with_values && !r.is_resp3() {
-        r.array(n * 2);
-    } else {
-        r.array(n);
-    }
-}
-
 fn hrandfield(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     if argv.len() >= 3 {
-        let count = random_count(argv.get(2))?;
-        let with_values = match argv.len() {
-            3 => false,
-            4 if is(argv.get(3), "withvalues") => true,
-            _ => return Err(CmdError::Syntax),
-        };
-        // Twice the count must still fit a long: the RESP2 reply is flat.
-        if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-            return Err(CmdError::err("value is out of range"));
-        }
+        let (count, with_values) = random_count_with(argv, "withvalues")?;
         return hrandfield_count(ctx, key, count, with_values);
     }
     let mut rng = rand::rng();
@@ -343,9 +325,8 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     )
 }
 
-/// HRANDFIELD with a count (behaves like `hrandfieldWithCountCommand()`): a negative count
-/// may repeat fields and returns exactly that many; a positive one returns distinct
-/// fields, at most the whole hash (then in hash order).
+/// HRANDFIELD with a count (behaves like `hrandfieldWithCountCommand()`); the whole hash
+/// is returned in hash order.
 fn hrandfield_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, with_values: bool) -> CmdResult {
     let mut shard = ctx.keyspace().lock_key(key);
     let Some(e) = shard.db(ctx.client.db).lookup_read(key, ctx.fx) else {
@@ -353,35 +334,18 @@ fn hrandfield_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, with_values: bool
         return Ok(());
     };
     let h = as_hash(e)?;
-    let (n, unique) = (count.unsigned_abs() as usize, count >= 0);
-    if n == 0 {
-        ctx.reply.array(0);
-        return Ok(());
-    }
-    let mut rng = rand::rng();
-    if !unique || n == 1 {
-        pairs_header(ctx.reply, n, with_values);
-        for _ in 0..n {
-            if let Some(pair) = h.random_pair(&mut rng) {
-                reply_pair(ctx.reply, pair, with_values);
+    let source = RandomSource {
+        len: h.len(),
+        pairs: with_values,
+        pick: |r: &mut Reply, rng: &mut _| {
+            if let Some(pair) = h.random_pair(rng) {
+                reply_pair(r, pair, with_values);
             }
-            if random_reply_full(ctx) {
-                break;
-            }
-        }
-        return Ok(());
-    }
-    if n >= h.len() {
-        pairs_header(ctx.reply, h.len(), with_values);
-        h.pairs()
-            .iter()
-            .for_each(|p| reply_pair(ctx.reply, p, with_values));
-        return Ok(());
-    }
-    pairs_header(ctx.reply, n, with_values);
-    for i in distinct_positions(h.len(), n, &mut rng) {
-        reply_pair(ctx.reply, h.pair_at(i), with_values);
-    }
+        },
+        whole: |r: &mut Reply| h.pairs().iter().for_each(|p| reply_pair(r, p, with_values)),
+        at: |r: &mut Reply, i| reply_pair(r, h.pair_at(i), with_values),
+    };
+    reply_random_count(ctx, count, source);
     Ok(())
 }
 

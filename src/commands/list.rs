@@ -129,11 +129,6 @@ fn write_list<'d>(
     Ok(Some((pos, as_list_mut(d.at_mut(pos))?)))
 }
 
-/// A null array: `*-1` in RESP2, `_` in RESP3 (Redis's `addReplyNullArray()`).
-fn null_array(r: &mut Reply) {
-    r.raw(if r.is_resp3() { b"_\r\n" } else { b"*-1\r\n" });
-}
-
 /// Deletes the list at `pos` if it became empty, staging `del`.
 fn delete_if_empty(d: &mut Db, pos: usize, key: &[u8], fx: &mut Effects) {
     if matches!(&d.at(pos).value, Value::List(l) if l.is_empty()) {
@@ -266,7 +261,7 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> CmdResult {
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(ctx.client.db);
     let missing = |r: &mut Reply| match count {
-        Some(_) => null_array(r),
+        Some(_) => r.null_array(),
         None => r.null(),
     };
     let Some((pos, list)) = write_list(d, key, ctx.fx, ctx.reply, missing)? else {
@@ -400,7 +395,7 @@ fn lmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             return Ok(());
         }
     }
-    null_array(ctx.reply);
+    ctx.reply.null_array();
     Ok(())
 }
 

@@ -15,10 +15,10 @@
 
 use super::access::{Removal, read_value, remove_members};
 use super::args::{self, is};
-use super::random::{random_count, random_reply_full};
+use super::random::{RandomSource, random_count, reply_random_count};
 use super::scan::{self, ScanOptions, reply_scan};
 use super::{CmdError, CmdResult, Ctx, Handler};
-use crate::keyspace::value::{EncodingLimits, Member, distinct_positions};
+use crate::keyspace::value::{EncodingLimits, Member};
 use crate::keyspace::{
     Db, Effects, Entry, EventClass, MultiGuard, PropOp, SetValue, SmallBytes, Value,
 };
@@ -171,9 +171,8 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
 }
 
-/// SRANDMEMBER with a count (behaves like `srandmemberWithCountCommand()`): a negative
-/// count may repeat members and returns exactly that many; a positive one returns
-/// distinct members, at most the whole set (then in set order).
+/// SRANDMEMBER with a count (behaves like `srandmemberWithCountCommand()`); the whole set
+/// is returned in set order.
 fn srandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64) -> CmdResult {
     let mut shard = ctx.keyspace().lock_key(key);
     let Some(e) = shard.db(ctx.client.db).lookup_read(key, ctx.fx) else {
@@ -181,33 +180,18 @@ fn srandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64) -> CmdResult {
         return Ok(());
     };
     let s = as_set(e)?;
-    let (n, unique) = (count.unsigned_abs() as usize, count >= 0);
-    if n == 0 {
-        ctx.reply.array(0);
-        return Ok(());
-    }
-    let mut rng = rand::rng();
-    if !unique || n == 1 {
-        ctx.reply.array(n);
-        for _ in 0..n {
-            if let Some(m) = s.random_member(&mut rng) {
-                reply_member(ctx.reply, m);
+    let source = RandomSource {
+        len: s.len(),
+        pairs: false,
+        pick: |r: &mut Reply, rng: &mut _| {
+            if let Some(m) = s.random_member(rng) {
+                reply_member(r, m);
             }
-            if random_reply_full(ctx) {
-                break;
-            }
-        }
-        return Ok(());
-    }
-    if n >= s.len() {
-        ctx.reply.array(s.len());
-        s.iter().for_each(|m| reply_member(ctx.reply, m));
-        return Ok(());
-    }
-    ctx.reply.array(n);
-    for i in distinct_positions(s.len(), n, &mut rng) {
-        reply_member(ctx.reply, s.get(i));
-    }
+        },
+        whole: |r: &mut Reply| s.iter().for_each(|m| reply_member(r, m)),
+        at: |r: &mut Reply, i| reply_member(r, s.get(i)),
+    };
+    reply_random_count(ctx, count, source);
     Ok(())
 }
 

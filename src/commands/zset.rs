@@ -21,10 +21,10 @@ use hashbrown::hash_map::Entry as MapEntry;
 
 use super::access::{Removal, read_value, remove_members};
 use super::args::{self, is};
-use super::random::{random_count, random_reply_full};
+use super::random::{RandomSource, random_count_with, reply_random_count};
 use super::scan::{self, ScanOptions, reply_scan};
 use super::{CmdError, CmdResult, Ctx, Handler};
-use crate::keyspace::value::{EncodingLimits, distinct_positions};
+use crate::keyspace::value::EncodingLimits;
 use crate::keyspace::zset::{
     AddFlags, AddOutcome, LexBound, LexRange, LexValue, ScoreRange, listpack_score_text,
     sort_entries,
@@ -96,26 +96,7 @@ pub(super) fn read_zset(
     read_value(ctx, key, as_zset, missing, f)
 }
 
-/// A null array: `*-1` in RESP2, `_` in RESP3 (Redis's `addReplyNullArray()`).
-fn null_array(r: &mut Reply) {
-    if r.is_resp3() {
-        r.raw(b"_\r\n");
-    } else {
-        r.raw(b"*-1\r\n");
-    }
-}
-
-/// The header of a list of `n` members, with their scores when `withscores`: one flat
-/// array in RESP2, an array of [member, score] pairs in RESP3.
-fn entries_header(r: &mut Reply, n: usize, withscores: bool) {
-    if withscores && !r.is_resp3() {
-        r.array(n * 2);
-    } else {
-        r.array(n);
-    }
-}
-
-/// One member of such a list (see [`entries_header`]).
+/// One element of a [`Reply::pair_list`]: the member, or member and score.
 fn reply_entry(r: &mut Reply, member: &[u8], score: f64, withscores: bool) {
     if withscores && r.is_resp3() {
         r.array(2);
@@ -599,7 +580,7 @@ fn zrange_reply(
     };
     let z = as_zset(e)?;
     let (ranks, rev) = req.select(z);
-    entries_header(ctx.reply, ranks.len(), req.withscores);
+    ctx.reply.pair_list(ranks.len(), req.withscores);
     let entries = z.range(ranks);
     let mut emit = |(m, s): (&[u8], f64)| reply_entry(ctx.reply, m, s, req.withscores);
     if rev {
@@ -983,7 +964,7 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             return Ok(());
         }
     }
-    null_array(ctx.reply);
+    ctx.reply.null_array();
     Ok(())
 }
 
@@ -993,16 +974,7 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 fn zrandmember(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     if argv.len() >= 3 {
-        let count = random_count(argv.get(2))?;
-        let withscores = match argv.len() {
-            3 => false,
-            4 if is(argv.get(3), "withscores") => true,
-            _ => return Err(CmdError::Syntax),
-        };
-        // Twice the count must still fit a long: the RESP2 reply is flat.
-        if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-            return Err(CmdError::err("value is out of range"));
-        }
+        let (count, withscores) = random_count_with(argv, "withscores")?;
         return zrandmember_count(ctx, key, count, withscores);
     }
     let mut rng = rand::rng();
@@ -1017,9 +989,8 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     )
 }
 
-/// ZRANDMEMBER with a count (behaves like `zrandmemberWithCountCommand()`): a negative
-/// count may repeat members and returns exactly that many; a positive one returns
-/// distinct members, and the whole set when it asks for as many or more, highest first.
+/// ZRANDMEMBER with a count (behaves like `zrandmemberWithCountCommand()`); the whole set
+/// is returned highest first, as Redis walks it from its tail.
 fn zrandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, withscores: bool) -> CmdResult {
     let mut shard = ctx.keyspace().lock_key(key);
     let Some(e) = shard.db(ctx.client.db).lookup_read(key, ctx.fx) else {
@@ -1027,38 +998,26 @@ fn zrandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count: i64, withscores: bool
         return Ok(());
     };
     let z = as_zset(e)?;
-    let (n, unique) = (count.unsigned_abs() as usize, count >= 0);
-    if n == 0 {
-        ctx.reply.array(0);
-        return Ok(());
-    }
-    let mut rng = rand::rng();
-    if !unique || n == 1 {
-        entries_header(ctx.reply, n, withscores);
-        for _ in 0..n {
-            if let Some((m, s)) = z.random_entry(&mut rng) {
-                reply_entry(ctx.reply, m, s, withscores);
+    let source = RandomSource {
+        len: z.len(),
+        pairs: withscores,
+        pick: |r: &mut Reply, rng: &mut _| {
+            if let Some((m, s)) = z.random_entry(rng) {
+                reply_entry(r, m, s, withscores);
             }
-            if random_reply_full(ctx) {
-                break;
+        },
+        whole: |r: &mut Reply| {
+            z.iter()
+                .rev()
+                .for_each(|(m, s)| reply_entry(r, m, s, withscores))
+        },
+        at: |r: &mut Reply, i| {
+            if let Some((m, s)) = z.get(i) {
+                reply_entry(r, m, s, withscores);
             }
-        }
-        return Ok(());
-    }
-    if n >= z.len() {
-        // Redis walks the set from its tail here.
-        entries_header(ctx.reply, z.len(), withscores);
-        z.iter()
-            .rev()
-            .for_each(|(m, s)| reply_entry(ctx.reply, m, s, withscores));
-        return Ok(());
-    }
-    entries_header(ctx.reply, n, withscores);
-    for i in distinct_positions(z.len(), n, &mut rng) {
-        if let Some((m, s)) = z.get(i) {
-            reply_entry(ctx.reply, m, s, withscores);
-        }
-    }
+        },
+    };
+    reply_random_count(ctx, count, source);
     Ok(())
 }
 
@@ -1288,7 +1247,7 @@ fn zset_op(
 /// Replies with computed entries in sorted-set order.
 fn reply_sorted(r: &mut Reply, mut entries: Vec<(SmallBytes, f64)>, withscores: bool) {
     sort_entries(&mut entries);
-    entries_header(r, entries.len(), withscores);
+    r.pair_list(entries.len(), withscores);
     for (m, s) in &entries {
         reply_entry(r, m, *s, withscores);
     }

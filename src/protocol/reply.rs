@@ -96,8 +96,6 @@ impl Reply {
         self.bulk(b.format(n).as_bytes());
     }
 
-    /// Null bulk in RESP2 (`$-1`), null in RESP3 (`_`).
-    #[inline]
     /// The null array: `*-1` in RESP2 (EXEC aborted by WATCH, a blocking pop timing out).
     pub fn null_array(&mut self) {
         if self.is_resp3() {
@@ -107,6 +105,8 @@ impl Reply {
         }
     }
 
+    /// Null bulk in RESP2 (`$-1`), null in RESP3 (`_`).
+    #[inline]
     pub fn null(&mut self) {
         if self.is_resp3() {
             self.buf.extend_from_slice(b"_\r\n");
@@ -126,6 +126,16 @@ impl Reply {
             self.header(b'%', n as i64);
         } else {
             self.header(b'*', 2 * n as i64);
+        }
+    }
+
+    /// A list of `n` elements that are pairs when `pairs` is set (member and score, field and
+    /// value): an array of 2-element arrays in RESP3, one flat array of `2n` in RESP2.
+    pub fn pair_list(&mut self, n: usize, pairs: bool) {
+        if pairs && !self.is_resp3() {
+            self.array(2 * n);
+        } else {
+            self.array(n);
         }
     }
 
