@@ -7,7 +7,8 @@
 //!   settings everything else reads.
 //! - [`keyspace`]: 16384 slot shards, each behind its own lock, holding every database's keys
 //!   of that slot; values, expiry, keyspace events staged as effects.
-//! - [`cluster`]: Redis Cluster mode; so far the bus's wire format (Redis 7.0's messages).
+//! - [`cluster`]: Redis Cluster mode: the bus (Redis 7.0's wire format), gossip, nodes.conf,
+//!   the routing view commands read.
 //! - [`commands`]: the one command table (Redis 7.0's metadata joined with our handlers) and
 //!   one file per command family.
 //! - [`persistence`]: RDB files, DUMP / RESTORE payloads and the multi-part AOF in Redis

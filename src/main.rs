@@ -98,9 +98,27 @@ fn main() {
         };
     tessera::util::clock::calibrate();
     let workers = server::worker_count(settings.server_threads);
-    let srv = Arc::new(Server::new(config, settings.port, workers));
+    let (cluster, bus_listeners) = if settings.cluster_enabled {
+        match start_cluster(&config, &settings) {
+            Ok((c, l)) => (Some(Arc::new(c)), l),
+            Err(msg) => {
+                tracing::warn!("{msg}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        (None, Vec::new())
+    };
+    let mut srv = Server::new(config, settings.port, workers);
+    srv.cluster = cluster;
+    let srv = Arc::new(srv);
     tracing::info!(
-        "Running mode=standalone, port={}, threads={}.",
+        "Running mode={}, port={}, threads={}.",
+        if settings.cluster_enabled {
+            "cluster"
+        } else {
+            "standalone"
+        },
         settings.port,
         workers
     );
@@ -113,6 +131,10 @@ fn main() {
     } else if let Err(e) = srv.load_at_startup() {
         tracing::warn!("Fatal error loading the DB: {e}. Exiting.");
         std::process::exit(1);
+    }
+    if srv.cluster.is_some() {
+        srv.set_handle();
+        tessera::cluster::bus::link::start(srv.clone(), bus_listeners);
     }
     tracing::info!("Ready to accept connections tcp");
     server::run(srv.clone(), listeners);
@@ -131,6 +153,23 @@ fn main() {
     }
     tracing::warn!("Tessera is now ready to exit, bye bye...");
     std::process::exit(0);
+}
+
+/// Cluster mode's start-up (behaves like `clusterInit()`): nodes.conf locked and loaded
+/// (or a new node created), and the bus port bound.
+fn start_cluster(
+    config: &Config,
+    settings: &tessera::config::Settings,
+) -> Result<(tessera::cluster::Cluster, Vec<std::net::TcpListener>), String> {
+    let cluster_port: u16 = config.get("cluster-port").parse().unwrap_or(0);
+    if cluster_port == 0 && settings.port > 65535 - 10000 {
+        return Err("Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less.".into());
+    }
+    let cluster = tessera::cluster::Cluster::init(config)?;
+    let cport = tessera::cluster::bus_port(settings.port, cluster_port);
+    let listeners = server::listener::bind_all(&settings.bind, cport, settings.tcp_backlog)
+        .map_err(|_| format!("Failed listening on port {cport} (cluster), aborting."))?;
+    Ok((cluster, listeners))
 }
 
 /// Warnings Redis also prints for settings that put data or the service at risk.

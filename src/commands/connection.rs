@@ -110,6 +110,8 @@ fn reset(ctx: &mut Ctx<'_>, _: &Argv<'_>) -> CmdResult {
     ctx.client.reply_mode = ReplyMode::On;
     *ctx.client.shared.name.lock() = None;
     ctx.client.shared.set_flag(flags::NO_EVICT, false);
+    ctx.client.asking = false;
+    ctx.client.cluster_readonly = false;
     let needs_auth = ctx.settings.requirepass.is_some();
     ctx.client.set_authenticated(!needs_auth);
     ctx.reply.simple("RESET");

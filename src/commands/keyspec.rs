@@ -15,10 +15,21 @@ pub struct KeyRef {
 /// The keys of `argv` (name included at index 0), or `None` when the arguments do not fit
 /// the specs (Redis then reports "Invalid arguments specified for command").
 pub fn find_keys(meta: &CommandMeta, argv: &Argv<'_>) -> Option<Vec<KeyRef>> {
+    find_keys_with(meta, argv, false)
+}
+
+/// [`find_keys`], also taking the arguments of specs flagged `NOT_KEY` when asked: shard
+/// channels route like keys in cluster mode (Redis reaches them through the commands'
+/// getkeys functions).
+pub fn find_keys_with(
+    meta: &CommandMeta,
+    argv: &Argv<'_>,
+    include_not_keys: bool,
+) -> Option<Vec<KeyRef>> {
     let argc = argv.len() as i64;
     let mut keys = Vec::new();
     for spec in meta.key_specs {
-        if spec.flags.contains(KeyFlags::NOT_KEY) {
+        if spec.flags.contains(KeyFlags::NOT_KEY) && !include_not_keys {
             continue;
         }
         // 1. Where the keys start.

@@ -15,6 +15,7 @@ pub mod table;
 
 mod bitmap;
 pub mod blocking;
+mod cluster;
 mod connection;
 mod dump;
 mod generic;

@@ -154,12 +154,22 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn publish(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if let Some(cluster) = &ctx.server.cluster {
+        cluster.with(ctx.server, |st, host| {
+            st.propagate_publish(argv.get(1), argv.get(2), false, host)
+        });
+    }
     let n = ctx.server.pubsub.publish(argv.get(1), argv.get(2));
     ctx.reply.int(n as i64);
     Ok(())
 }
 
 fn spublish(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if let Some(cluster) = &ctx.server.cluster {
+        cluster.with(ctx.server, |st, host| {
+            st.propagate_publish(argv.get(1), argv.get(2), true, host)
+        });
+    }
     let n = ctx.server.pubsub.spublish(argv.get(1), argv.get(2));
     ctx.reply.int(n as i64);
     Ok(())

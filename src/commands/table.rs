@@ -6,8 +6,8 @@ use hashbrown::HashMap;
 use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
 use super::{
-    Handler, bitmap, blocking, connection, dump, generic, geo, hash, hll, introspect, list, pubsub,
-    replication, save, server, set, sort, string, transaction, zset,
+    Handler, bitmap, blocking, cluster, connection, dump, generic, geo, hash, hll, introspect,
+    list, pubsub, replication, save, server, set, sort, string, transaction, zset,
 };
 
 /// Every family's handlers, by full command name (`get`, `client|list`).
@@ -23,6 +23,7 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         set::HANDLERS,
         pubsub::HANDLERS,
         connection::HANDLERS,
+        cluster::HANDLERS,
         server::HANDLERS,
         introspect::HANDLERS,
         list::HANDLERS,

@@ -195,6 +195,13 @@ impl QueuedCommand {
     pub fn argv(&self) -> Argv<'_> {
         Argv::new(&self.data, &self.ranges)
     }
+
+    /// Argument `i`, borrowed from the queued copy.
+    pub fn arg(&self, i: usize) -> &[u8] {
+        self.ranges
+            .get(i)
+            .map_or(&[][..], |r| &self.data[r.clone()])
+    }
 }
 
 /// A transaction being queued, between MULTI and EXEC.
@@ -258,6 +265,10 @@ pub struct Client {
     /// This client applies the primary's stream (a replica's link): it may write to a
     /// read-only replica.
     pub is_master: bool,
+    /// ASKING: the next command may touch a slot this node is importing.
+    pub asking: bool,
+    /// READONLY: a replica serves this client's reads of its primary's slots.
+    pub cluster_readonly: bool,
 }
 
 /// What WAIT waits for.
@@ -289,6 +300,8 @@ impl Client {
             replica_capa_eof: false,
             wait: None,
             is_master: false,
+            asking: false,
+            cluster_readonly: false,
             multi: None,
             watching: Watching::default(),
             in_exec: false,

@@ -94,6 +94,72 @@ impl Exec<'_> {
 
     /// Runs one command.
     pub fn execute(&mut self, argv: &Argv<'_>) -> Outcome {
+        let outcome = self.execute_one(argv);
+        // ASKING lasts for one command, or for a whole MULTI block (`resetClient()`).
+        if outcome == Outcome::Done
+            && self.client.asking
+            && self.client.multi.is_none()
+            && !argv.get(0).eq_ignore_ascii_case(b"asking")
+        {
+            self.client.asking = false;
+        }
+        outcome
+    }
+
+    /// Where a command (or, at EXEC, the whole transaction) must go in cluster mode; the
+    /// error to reply with when not here (`getNodeByQuery()`).
+    fn cluster_redirect(
+        &self,
+        cluster: &crate::cluster::Cluster,
+        cmd: &Command,
+        argv: &Argv<'_>,
+    ) -> Option<String> {
+        use crate::commands::keyspec::find_keys_with;
+        let shard_channels = matches!(cmd.name(), "spublish" | "ssubscribe" | "sunsubscribe");
+        let mut keys: Vec<&[u8]> = Vec::new();
+        let mut is_write = cmd.is_write();
+        if cmd.tx_role == TxRole::Exec {
+            let multi = self.client.multi.as_ref()?;
+            for q in &multi.queued {
+                let qcmd = self.server.commands.get(q.cmd_id);
+                if qcmd.meta.key_specs.is_empty() {
+                    continue;
+                }
+                is_write |= qcmd.is_write();
+                let qargv = q.argv();
+                let found = find_keys_with(qcmd.meta, &qargv, false).unwrap_or_default();
+                keys.extend(found.iter().map(|k| q.arg(k.pos)));
+            }
+        } else {
+            if cmd.meta.key_specs.is_empty() {
+                return None;
+            }
+            let found = find_keys_with(cmd.meta, argv, shard_channels).unwrap_or_default();
+            keys.extend(found.iter().map(|k| argv.get(k.pos)));
+        }
+        if keys.is_empty() {
+            return None;
+        }
+        let view = cluster.view();
+        let query = crate::cluster::view::Query {
+            keys: &keys,
+            is_write,
+            is_pubsubshard: shard_channels,
+            is_migrate: cmd.name() == "migrate",
+            asking: self.client.asking || cmd.flags().contains(CmdFlags::ASKING),
+            readonly: self.client.cluster_readonly,
+        };
+        let keyspace = &self.server.keyspace;
+        let exists = |key: &[u8]| {
+            let shard = keyspace.lock_key(key);
+            shard.db_ref(0).and_then(|d| d.peek(key)).is_some()
+        };
+        view.route(&query, &exists)
+            .err()
+            .map(|redirect| view.error_text(&redirect))
+    }
+
+    fn execute_one(&mut self, argv: &Argv<'_>) -> Outcome {
         let server = self.server;
         let name = argv.get(0);
         if name.eq_ignore_ascii_case(b"host:") || name.eq_ignore_ascii_case(b"post") {
@@ -147,6 +213,22 @@ impl Exec<'_> {
         // The primary's stream on a replica is obeyed whatever the local state (behaves like
         // `obey_client` in `processCommand()`).
         let obey = self.client.is_master;
+        if !obey
+            && let Some(cluster) = server.cluster.as_deref()
+            && let Some(err) = self.cluster_redirect(cluster, cmd, argv)
+        {
+            // Behaves like the redirection in `processCommand()`: EXEC drops the
+            // transaction, anything else inside MULTI makes EXEC fail.
+            if cmd.tx_role == TxRole::Exec {
+                self.client.discard_transaction(&server.signals);
+            } else {
+                self.flag_transaction();
+            }
+            self.reply.error(&err);
+            self.stats.count_error(CmdError::code(&err));
+            self.stats.commands[cmd.id].rejected.add(1);
+            return Outcome::Done;
+        }
         if !obey && server.writes_refused_by_save_error() && self.writes_or_pings(cmd) {
             self.reject(Some(cmd), MISCONF);
             return Outcome::Done;

@@ -251,7 +251,7 @@ fn clients_section(server: &Server, b: &mut String) {
     let _ = write!(
         b,
         "connected_clients:{}\r\n\
-         cluster_connections:0\r\n\
+         cluster_connections:{}\r\n\
          maxclients:{}\r\n\
          client_recent_max_input_buffer:{max_in}\r\n\
          client_recent_max_output_buffer:{max_out}\r\n\
@@ -259,8 +259,17 @@ fn clients_section(server: &Server, b: &mut String) {
          tracking_clients:0\r\n\
          clients_in_timeout_table:{in_timeout_table}\r\n",
         clients.len(),
+        cluster_connections(server),
         settings.maxclients,
     );
+}
+
+/// Bus connections as Redis counts them (`getClusterConnectionsCount()`): two per other
+/// node.
+fn cluster_connections(server: &Server) -> usize {
+    server.cluster.as_ref().map_or(0, |c| {
+        c.with(server, |st, _| st.nodes.len().saturating_sub(1) * 2)
+    })
 }
 
 fn memory_section(server: &Server, b: &mut String) {

@@ -140,6 +140,8 @@ pub struct Server {
     pub memory_peak: AtomicU64,
     /// CPU time spent in the active expiry cycle (INFO expire_cycle_cpu_milliseconds).
     pub expire_cycle_ms: AtomicU64,
+    /// Cluster mode's state and routing view (None: standalone).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Server {
@@ -188,6 +190,7 @@ impl Server {
             memory_startup: crate::util::alloc::used_memory(),
             memory_peak: AtomicU64::new(0),
             expire_cycle_ms: AtomicU64::new(0),
+            cluster: None,
         }
     }
 

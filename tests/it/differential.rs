@@ -309,3 +309,4 @@ scripts!(dump);
 scripts!(persistence);
 scripts!(replication);
 scripts!(geo);
+scripts!(cluster);

@@ -5,6 +5,7 @@ mod aof;
 mod badinput;
 mod blocking;
 mod clients;
+mod cluster;
 mod common;
 mod config;
 mod differential;

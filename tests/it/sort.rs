@@ -53,6 +53,17 @@ fn events_dirty_and_stats_match_redis() {
 fn cluster_mode_refuses_patterns_that_reach_other_keys() {
     let server = TestServer::tessera(&["--cluster-enabled", "yes"]);
     let mut c = server.client();
+    // A one-node cluster serving every slot: ok once the start-up writable delay passes.
+    c.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !c
+        .cmd(&["CLUSTER", "INFO"])
+        .text()
+        .starts_with("cluster_state:ok")
+    {
+        assert!(std::time::Instant::now() < deadline, "cluster never ok");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     c.cmd(&["RPUSH", "k", "2", "1", "3"]);
     let by = Resp::Error("ERR BY option of SORT denied in Cluster mode.".into());
     let get = Resp::Error("ERR GET option of SORT denied in Cluster mode.".into());

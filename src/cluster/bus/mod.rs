@@ -2,7 +2,7 @@
 //!
 //! - [`wire`]: the binary messages of Redis 7.0 (`clusterMsg`), their ping extensions, the
 //!   length checks of `clusterProcessPacket()` and the framing of `clusterReadHandler()`.
-//!
-//! The links (connect, accept, handshake, send queues) come later and build on [`wire`].
+//! - [`link`]: the bus thread, its listeners and the connections that carry messages.
 
+pub mod link;
 pub mod wire;

@@ -231,7 +231,7 @@ pub enum WireError {
 }
 
 /// A node's name: 40 bytes, lowercase hex when Redis made it; the bus carries it raw.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub [u8; NAME_LEN]);
 
 impl NodeId {
@@ -311,6 +311,16 @@ impl SlotBitmap {
     pub fn insert(&mut self, slot: Slot) {
         let s = usize::from(slot.0);
         self.0[s / 8] |= 1 << (s % 8);
+    }
+
+    pub fn remove(&mut self, slot: Slot) {
+        let s = usize::from(slot.0);
+        self.0[s / 8] &= !(1 << (s % 8));
+    }
+
+    /// How many slots the set holds.
+    pub fn count(&self) -> u32 {
+        self.0.iter().map(|b| b.count_ones()).sum()
     }
 }
 

@@ -110,6 +110,29 @@ impl TestServer {
         }
     }
 
+    /// Starts tessera-server on `port` with `dir` as its directory: a restart of a node
+    /// whose address others remember (cluster nodes). Err with its log if it did not come
+    /// up.
+    pub fn tessera_at(
+        port: u16,
+        dir: tempfile::TempDir,
+        args: &[&str],
+    ) -> Result<TestServer, String> {
+        let mut server = Self::spawn(&tessera_bin(), port, dir, args);
+        if server.wait_ready(Duration::from_secs(10)) {
+            Ok(server)
+        } else {
+            Err(server.log())
+        }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit; its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        // SAFETY: signals a child process this test started and still owns.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait_exit(Duration::from_secs(10))
+    }
+
     /// Spawns `bin` on `port` in `dir`, its output logged there; does not wait.
     fn spawn(bin: &Path, port: u16, dir: tempfile::TempDir, args: &[&str]) -> TestServer {
         let log = |name: &str| {
