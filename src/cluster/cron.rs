@@ -73,13 +73,32 @@ impl ClusterState {
             }
         }
 
-        // 3. Per node: reconnect silent links, keep pings flowing, detect PFAIL.
+        // 3. Per node: count orphaned primaries (for replica migration), reconnect silent
+        //    links, keep pings flowing, detect PFAIL.
+        let i_am_replica = self.me().is_replica();
+        let my_primary = self.me().primary;
+        let (mut orphaned, mut max_replicas, mut my_replicas) = (0, 0, 0);
         for name in &names {
             let Some(node) = self.nodes.get(name) else {
                 continue;
             };
             if node.has(nf::MYSELF | nf::NOADDR | nf::HANDSHAKE) {
                 continue;
+            }
+            if i_am_replica && node.is_primary() && !node.failed() {
+                let ok = node
+                    .replicas
+                    .iter()
+                    .filter_map(|r| self.nodes.get(r))
+                    .filter(|r| !r.failed())
+                    .count();
+                if ok == 0 && node.numslots > 0 && node.has(nf::MIGRATE_TO) {
+                    orphaned += 1;
+                }
+                max_replicas = max_replicas.max(ok);
+                if my_primary == Some(*name) {
+                    my_replicas = ok;
+                }
             }
             let ping_delay = now_ms - node.ping_sent_ms;
             let data_delay = now_ms - node.data_received_ms;
@@ -100,6 +119,15 @@ impl ClusterState {
             if let Some(link) = node.link
                 && node.ping_sent_ms == 0
                 && now_ms - node.pong_received_ms > timeout / 2
+            {
+                self.send_ping(link, msg_type::PING, host, now_ms);
+                continue;
+            }
+            // A replica running a manual failover with us hears from us continuously.
+            if let Some(link) = node.link
+                && self.failover.mf_end_ms != 0
+                && self.failover.mf_replica == Some(*name)
+                && !i_am_replica
             {
                 self.send_ping(link, msg_type::PING, host, now_ms);
                 continue;
@@ -128,6 +156,19 @@ impl ClusterState {
         {
             let target = (p.ip.clone(), p.port);
             self.effects.push(Effect::Replicate(Some(target)));
+        }
+
+        // 5. Failover: manual failover progress and timeout, elections, replica migration.
+        self.handle_manual_failover(host, now_ms);
+        if self.me().is_replica() {
+            self.handle_replica_failover(host, now_ms);
+            if orphaned > 0
+                && max_replicas >= 2
+                && my_replicas == max_replicas
+                && self.settings.allow_replica_migration
+            {
+                self.handle_replica_migration(max_replicas, now_ms);
+            }
         }
 
         if update_state || !self.ok {
@@ -233,6 +274,9 @@ mod tests {
         }
         fn replicating(&self) -> bool {
             false
+        }
+        fn repl_data_age_ms(&self, _now_ms: i64) -> i64 {
+            0
         }
     }
 

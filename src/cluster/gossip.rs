@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 
 use super::bus::wire::{
     Body, Gossip, Message, MessageHeader, NetIp, NodeId, PingBody, PingExt, Publish, SlotBitmap,
-    Update, msg_type, node_flags as nf,
+    Update, msg_flags0, msg_type, node_flags as nf,
 };
 use super::node::{LinkId, Node, random_name};
 use super::state::{ClusterState, Effect, Host, todo};
@@ -49,7 +49,12 @@ impl ClusterState {
             } else {
                 super::bus::wire::STATE_FAIL
             },
-            mflags: [0; 3],
+            // A primary in a manual failover tells its replica it has paused writes.
+            mflags: if me.is_primary() && self.failover.mf_end_ms != 0 {
+                [msg_flags0::PAUSED, 0, 0]
+            } else {
+                [0; 3]
+            },
         }
     }
 
@@ -139,15 +144,7 @@ impl ClusterState {
             header: self.header(host),
             body,
         };
-        let targets: Vec<LinkId> = self
-            .nodes
-            .values()
-            .filter(|n| !n.is_myself() && !n.in_handshake())
-            .filter_map(|n| n.link)
-            .collect();
-        for link in targets {
-            self.send(link, &msg);
-        }
+        self.broadcast_message(&msg);
     }
 
     /// A PONG to every connected node, so a configuration change spreads at once
@@ -304,6 +301,21 @@ impl ClusterState {
                 n.repl_offset = hdr.offset;
                 n.repl_offset_time_ms = now_ms;
             }
+            // Manual failover: our primary paused and says where its stream ends.
+            let me = self.me();
+            if self.failover.mf_end_ms != 0
+                && me.is_replica()
+                && me.primary == Some(s)
+                && hdr.mflags[0] & msg_flags0::PAUSED != 0
+                && self.failover.mf_primary_offset.is_none()
+            {
+                self.failover.mf_primary_offset = Some(hdr.offset);
+                tracing::warn!(
+                    "Received replication offset for paused master manual failover: {}",
+                    hdr.offset
+                );
+                self.handle_manual_failover(host, now_ms);
+            }
         }
 
         let is_ping_like = matches!(msg.body, Body::Ping(_) | Body::Pong(_) | Body::Meet(_));
@@ -459,8 +471,20 @@ impl ClusterState {
                 self.todo |= todo::SAVE_CONFIG | todo::FSYNC_CONFIG;
                 self.update_slots_config_with(&u.node, u.config_epoch, &u.slots, host);
             }
-            Body::FailoverAuthRequest | Body::FailoverAuthAck | Body::MfStart => {
-                // Elections and manual failover are not served yet: no vote is granted.
+            Body::FailoverAuthRequest => {
+                if let Some(s) = sender {
+                    self.vote_if_needed(&s, hdr, host, now_ms);
+                }
+            }
+            Body::FailoverAuthAck => {
+                if let Some(s) = sender {
+                    self.count_vote(&s, hdr.current_epoch, host, now_ms);
+                }
+            }
+            Body::MfStart => {
+                if let Some(s) = sender {
+                    self.start_manual_failover_as_primary(&s, link, host, now_ms);
+                }
             }
             Body::Module(_) => {}
             Body::Unknown { kind, .. } => {

@@ -17,6 +17,7 @@
 
 pub mod bus;
 pub mod cron;
+pub mod failover;
 pub mod gossip;
 pub mod node;
 pub mod nodes_conf;
@@ -75,6 +76,9 @@ pub fn settings_from(config: &Config) -> ClusterSettings {
         allow_replica_migration: yes("cluster-allow-replica-migration"),
         replica_no_failover: yes("cluster-replica-no-failover"),
         sendbuf_limit: num("cluster-link-sendbuf-limit").max(0) as usize,
+        validity_factor: num("cluster-replica-validity-factor"),
+        repl_ping_period_ms: num("repl-ping-replica-period") * 1000,
+        migration_barrier: num("cluster-migration-barrier"),
     }
 }
 
@@ -121,6 +125,17 @@ impl Host for ServerHost<'_> {
 
     fn replicating(&self) -> bool {
         self.0.replica.is_replica()
+    }
+
+    fn repl_data_age_ms(&self, now_ms: i64) -> i64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let replica = &self.0.replica;
+        let since = if replica.link_up.load(Relaxed) {
+            replica.last_io_ms.load(Relaxed)
+        } else {
+            replica.down_since_ms.load(Relaxed)
+        };
+        now_ms - since
     }
 }
 
@@ -275,6 +290,8 @@ impl Cluster {
                         server.pubsub.publish(&channel, &message);
                     }
                 }
+                Effect::PauseWrites { until_ms } => server.pause.pause(until_ms, false),
+                Effect::Unpause => server.pause.unpause(),
                 Effect::Connect { io, ip, cport } => {
                     let (Some(rt), Some(server)) = (self.runtime.get(), server.handle()) else {
                         continue;

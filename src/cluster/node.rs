@@ -58,6 +58,8 @@ pub struct Node {
     pub fail_reports: Vec<FailReport>,
     /// Which ping last carried it in its gossip (no node twice in one packet).
     pub last_in_ping_gossip: u64,
+    /// Since when this primary has had no working replica (replica migration).
+    pub orphaned_time_ms: i64,
 }
 
 impl Node {
@@ -87,6 +89,7 @@ impl Node {
             inbound_link: None,
             fail_reports: Vec::new(),
             last_in_ping_gossip: 0,
+            orphaned_time_ms: 0,
         }
     }
 

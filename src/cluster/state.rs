@@ -36,6 +36,9 @@ pub trait Host {
     fn repl_offset(&self) -> u64;
     /// Whether replication from a primary is configured (`server.masterhost`).
     fn replicating(&self) -> bool;
+    /// How long since the primary was last heard from (the replica's data age, before the
+    /// node timeout is taken off).
+    fn repl_data_age_ms(&self, now_ms: i64) -> i64;
 }
 
 /// The settings the cluster reads, refreshed from the config by the cron.
@@ -55,6 +58,12 @@ pub struct ClusterSettings {
     pub replica_no_failover: bool,
     /// `cluster-link-sendbuf-limit` in bytes (0: none).
     pub sendbuf_limit: usize,
+    /// `cluster-replica-validity-factor` (0: any data age may fail over).
+    pub validity_factor: i64,
+    /// `repl-ping-replica-period` in ms.
+    pub repl_ping_period_ms: i64,
+    /// `cluster-migration-barrier`.
+    pub migration_barrier: i64,
 }
 
 impl Default for ClusterSettings {
@@ -70,6 +79,9 @@ impl Default for ClusterSettings {
             allow_replica_migration: true,
             replica_no_failover: false,
             sendbuf_limit: 0,
+            validity_factor: 10,
+            repl_ping_period_ms: 10_000,
+            migration_barrier: 1,
         }
     }
 }
@@ -91,6 +103,10 @@ pub enum Effect {
     },
     /// Open the outbound link `io` to this bus address.
     Connect { io: LinkIo, ip: String, cport: u16 },
+    /// Manual failover on the primary: hold writes until then (CLIENT PAUSE WRITE).
+    PauseWrites { until_ms: i64 },
+    /// The manual failover ended: let writes through again.
+    Unpause,
 }
 
 /// Things to do before the lock is released (`clusterDoBeforeSleep()` flags).
@@ -155,6 +171,8 @@ pub struct ClusterState {
     pub(super) cron_iteration: u64,
     pub(super) first_update_ms: i64,
     pub(super) among_minority_ms: i64,
+    /// Elections and manual failover.
+    pub failover: super::failover::FailoverState,
 }
 
 impl ClusterState {
@@ -195,6 +213,7 @@ impl ClusterState {
             cron_iteration: 0,
             first_update_ms: 0,
             among_minority_ms: 0,
+            failover: Default::default(),
         }
     }
 
@@ -435,6 +454,7 @@ impl ClusterState {
             let target = (p.ip.clone(), p.port);
             self.effects.push(Effect::Replicate(Some(target)));
         }
+        self.reset_manual_failover();
     }
 
     /// The highest epoch known (`clusterGetMaxEpoch()`).

@@ -778,30 +778,32 @@ fn cluster_failover(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::Arity(ctx.cmd.name().to_string()));
     }
     cluster(ctx)?;
-    if let Some(opt) = argv.try_get(2)
-        && !is(opt, "force")
-        && !is(opt, "takeover")
-    {
-        return Err(CmdError::Syntax);
-    }
-    let primary_known = with_state(ctx, |st, _| {
+    let (force, takeover) = match argv.try_get(2) {
+        None => (false, false),
+        Some(o) if is(o, "force") => (true, false),
+        Some(o) if is(o, "takeover") => (true, true),
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    change_state(ctx, |st, host| {
         let me = st.me();
         if me.is_primary() {
             return Err(CmdError::err(
                 "You should send CLUSTER FAILOVER to a replica",
             ));
         }
-        Ok(me.primary.is_some())
-    })??;
-    if !primary_known {
-        return Err(CmdError::err(
-            "I'm a replica but my master is unknown to me",
-        ));
-    }
-    // Elections and manual failover come with failure handling; refuse plainly until then.
-    Err(CmdError::err(
-        "CLUSTER FAILOVER is not supported by this node yet",
-    ))
+        let Some(primary) = me.primary.and_then(|p| st.node(&p)) else {
+            return Err(CmdError::err(
+                "I'm a replica but my master is unknown to me",
+            ));
+        };
+        if !force && (primary.failed() || primary.link.is_none()) {
+            return Err(CmdError::err(
+                "Master is down or failed, please use CLUSTER FAILOVER FORCE",
+            ));
+        }
+        st.start_manual_failover(force, takeover, host, now_ms());
+        Ok(())
+    })
 }
 
 fn cluster_reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {

@@ -14,9 +14,9 @@ use tessera::cluster::bus::wire::{
     Body, Gossip, Message, MessageHeader, NetIp, NodeId, PingBody, PingExt, Publish, SlotBitmap,
 };
 
-const NODE_TIMEOUT: &str = "2000";
+pub(super) const NODE_TIMEOUT: &str = "2000";
 
-fn cluster_args() -> Vec<&'static str> {
+pub(super) fn cluster_args() -> Vec<&'static str> {
     vec![
         "--cluster-enabled",
         "yes",
@@ -25,11 +25,11 @@ fn cluster_args() -> Vec<&'static str> {
     ]
 }
 
-fn start_tessera() -> TestServer {
+pub(super) fn start_tessera() -> TestServer {
     TestServer::tessera(&cluster_args())
 }
 
-fn start_redis() -> TestServer {
+pub(super) fn start_redis() -> TestServer {
     TestServer::redis(&cluster_args())
 }
 
@@ -41,7 +41,7 @@ fn addrs(nodes: &[&TestServer]) -> Vec<String> {
 }
 
 /// `redis-cli --cluster create` over `nodes`; panics with its output if it fails.
-fn create(nodes: &[&TestServer], replicas: usize) {
+pub(super) fn create(nodes: &[&TestServer], replicas: usize) {
     let out = Command::new("timeout")
         .arg("60")
         .arg("redis-cli")
@@ -60,7 +60,7 @@ fn create(nodes: &[&TestServer], replicas: usize) {
 }
 
 /// `redis-cli --cluster check` from `port`: passes when it reports no error.
-fn check(port: u16) -> Result<String, String> {
+pub(super) fn check(port: u16) -> Result<String, String> {
     let out = Command::new("timeout")
         .args(["30", "redis-cli", "--cluster", "check"])
         .arg(format!("127.0.0.1:{port}"))
@@ -75,7 +75,7 @@ fn check(port: u16) -> Result<String, String> {
     if ok { Ok(text) } else { Err(text) }
 }
 
-fn cluster_info(port: u16, field: &str) -> String {
+pub(super) fn cluster_info(port: u16, field: &str) -> String {
     let Ok(mut c) = RawClient::try_connect(port) else {
         return String::new();
     };
@@ -92,7 +92,7 @@ fn cluster_info(port: u16, field: &str) -> String {
 }
 
 /// Waits (bounded) until every node says the cluster is ok and knows `known` nodes.
-fn wait_ok(ports: &[u16], known: usize, timeout: Duration) -> Result<(), String> {
+pub(super) fn wait_ok(ports: &[u16], known: usize, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         let pending: Vec<String> = ports
@@ -117,7 +117,7 @@ fn wait_ok(ports: &[u16], known: usize, timeout: Duration) -> Result<(), String>
 /// One node's view of the whole cluster, without the parts that differ between observers
 /// (ping times, link state, the myself flag): id → (address, role flags, primary, epoch,
 /// slots).
-fn topology(port: u16) -> BTreeMap<String, String> {
+pub(super) fn topology(port: u16) -> BTreeMap<String, String> {
     let text = RawClient::connect(port).cmd(&["CLUSTER", "NODES"]).text();
     text.lines()
         .map(|line| {
@@ -148,7 +148,7 @@ fn topologies_agree(ports: &[u16]) -> Result<BTreeMap<String, String>, String> {
 }
 
 /// Waits (bounded) until every node reports the same topology.
-fn wait_agree(ports: &[u16]) -> BTreeMap<String, String> {
+pub(super) fn wait_agree(ports: &[u16]) -> BTreeMap<String, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match topologies_agree(ports) {
@@ -159,7 +159,7 @@ fn wait_agree(ports: &[u16]) -> BTreeMap<String, String> {
     }
 }
 
-fn items(r: &Resp) -> Vec<Resp> {
+pub(super) fn items(r: &Resp) -> Vec<Resp> {
     match r {
         Resp::Array(v) => v.clone(),
         Resp::Map(pairs) => pairs
@@ -284,7 +284,7 @@ fn redis_py_roundtrip(port: u16, keys: usize) {
 
 /// redis-cli -c follows redirections: every key written through one node reads back
 /// through another.
-fn redis_cli_roundtrip(write_port: u16, read_port: u16, keys: usize) {
+pub(super) fn redis_cli_roundtrip(write_port: u16, read_port: u16, keys: usize) {
     let cli = |port: u16, args: &[String]| {
         let out = Command::new("timeout")
             .args(["10", "redis-cli", "-c", "-p"])
@@ -344,7 +344,7 @@ fn assert_plain_client_redirections(ports: &[u16]) {
     assert!(owner.cmd(&["EXEC"]).text().starts_with("EXECABORT"));
 }
 
-fn c_cmd(port: u16, args: &[&str]) -> Resp {
+pub(super) fn c_cmd(port: u16, args: &[&str]) -> Resp {
     RawClient::connect(port).cmd(args)
 }
 

@@ -11,6 +11,7 @@ mod config;
 mod differential;
 mod dump;
 mod expiry;
+mod failover;
 mod geo;
 mod hll;
 mod interop;
