@@ -126,7 +126,10 @@ fn six_nodes() -> (Vec<TestServer>, Vec<u16>) {
     let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
     wait_ok(&ports, 6, Duration::from_secs(30)).expect("cluster ok");
     let topology = wait_agree(&ports);
-    assert_eq!(topology.values().filter(|v| v.contains(" slave ")).count(), 3);
+    assert_eq!(
+        topology.values().filter(|v| v.contains(" slave ")).count(),
+        3
+    );
     (nodes, ports)
 }
 
