@@ -54,6 +54,7 @@ pub fn set_primary(server: &Arc<Server>, target: Option<(String, u16)>) {
     let state = &server.replica;
     *state.primary.lock() = target.clone();
     state.replica.store(target.is_some(), Relaxed);
+    crate::server::log::set_replica_role(target.is_some());
     let generation = state.generation.fetch_add(1, Relaxed) + 1;
     state.link_up.store(false, Relaxed);
     let Some((host, port)) = target else {

@@ -112,7 +112,12 @@ impl Subscriber for RedisLog {
             2 => '*',
             _ => '#',
         };
-        let line = format!("{}:M {} {} {}\n", self.pid, timestamp(), mark, msg.0);
+        let role = if REPLICA.load(std::sync::atomic::Ordering::Relaxed) {
+            'S'
+        } else {
+            'M'
+        };
+        let line = format!("{}:{role} {} {} {}\n", self.pid, timestamp(), mark, msg.0);
         let mut out = self.out.lock();
         let _ = out.write_all(line.as_bytes());
         let _ = out.flush();
@@ -142,4 +147,13 @@ pub fn init(logfile: &str, level_index: usize) -> std::io::Result<()> {
     };
     let _ = tracing::subscriber::set_global_default(sub);
     Ok(())
+}
+
+/// Whether this server is a replica: log lines then carry Redis's role letter `S` instead of
+/// `M`.
+static REPLICA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records the role shown in log lines.
+pub fn set_replica_role(replica: bool) {
+    REPLICA.store(replica, std::sync::atomic::Ordering::Relaxed);
 }

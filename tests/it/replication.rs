@@ -272,6 +272,13 @@ fn tessera_replicates_a_redis_primary_and_resumes_partially() {
             .log()
             .contains("Successful partial resynchronization with master.")
     );
+    // As Redis, a replica's log lines carry the role letter S.
+    let pid = replica.pid();
+    assert!(
+        replica.log().contains(&format!("{pid}:S ")),
+        "{}",
+        replica.log()
+    );
     let primary_log =
         std::fs::read_to_string(primary.dir.path().join("stdout.log")).unwrap_or_default();
     assert!(
