@@ -29,6 +29,8 @@
 #           scripts/cluster.sh status   scripts/cluster.sh clean
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -119,16 +121,6 @@ cli() { local port=$1; shift; timeout 5 redis-cli -h "$HOST" -p "$port" "$@" 2>/
 answers_ping() { [ "$(cli "$1" ping)" = PONG ]; }
 # Something (ours or not) accepts connections on the port.
 port_taken() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-info_field() { awk -F: -v f="$2" '$1 == f {print $2}' <<<"$1"; }
-
-# Field 22 of /proc/PID/stat, the process's start time: a recorded PID that the kernel
-# has since given to another process has a different one, and is never signalled.
-start_time() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    awk '{print $20}' <<<"$stat"
-}
 # Alive and still the process that start recorded (zombies count as gone).
 is_ours() {
     local pid=$1 dir=$2 state

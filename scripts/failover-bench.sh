@@ -66,14 +66,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/failover-bench.XXXXXX")
 # Microseconds since the epoch (EPOCHREALTIME's separator follows the locale).
 now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
 cli() { local port=$1; shift; timeout 2 redis-cli -h "$HOST" -p "$port" "$@" 2>/dev/null | tr -d '\r'; }
-info_field() { awk -F: -v f="$2" '$1 == f {print $2}' <<<"$1"; }
-# Field 22 of /proc/PID/stat, as cluster.sh records it in pid.start.
-start_time() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    awk '{print $20}' <<<"$stat"
-}
 
 # scripts/cluster.sh for one kind of server: its own ports and DATA_DIR under $WORK.
 cluster() {

@@ -1,10 +1,11 @@
+# shellcheck shell=bash
 # Helpers shared by the measuring scripts (sourced, not run).
 
 # A port below 22768 whose bus port (+10000) is free too.
 free_port() {
     local p
     for p in $(shuf -i 12000-22000 -n 200); do
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
+        if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
             echo "$p"; return
         fi
     done
@@ -17,4 +18,16 @@ require_tools() {
     for tool in "$@"; do
         command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install redis-server redis-tools)"; exit 1; }
     done
+}
+
+# A field of an INFO or CLUSTER INFO reply (`name:value` lines, \r already removed).
+info_field() { awk -F: -v f="$2" '$1 == f {print $2}' <<<"$1"; }
+
+# Field 22 of /proc/PID/stat, the process's start time: a recorded PID that the kernel
+# has since given to another process has a different one, and is never signalled.
+start_time() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    awk '{print $20}' <<<"$stat"
 }
