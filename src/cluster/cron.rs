@@ -86,12 +86,7 @@ impl ClusterState {
                 continue;
             }
             if i_am_replica && node.is_primary() && !node.failed() {
-                let ok = node
-                    .replicas
-                    .iter()
-                    .filter_map(|r| self.nodes.get(r))
-                    .filter(|r| !r.failed())
-                    .count();
+                let ok = self.non_failing_replicas(node);
                 if ok == 0 && node.numslots > 0 && node.has(nf::MIGRATE_TO) {
                     orphaned += 1;
                 }

@@ -21,7 +21,7 @@ use rand::Rng;
 use super::bus::wire::{
     Body, Message, MessageHeader, NodeId, msg_flags0, msg_type, node_flags as nf,
 };
-use super::node::{LinkId, Node};
+use super::node::LinkId;
 use super::state::{ClusterState, Effect, Host, todo};
 use crate::keyspace::slot::{SLOTS, Slot};
 
@@ -444,14 +444,14 @@ impl ClusterState {
         let Some(my_primary) = self.me().primary else {
             return;
         };
-        let ok_replicas = |st: &ClusterState, n: &Node| {
-            n.replicas
+        // Our own shard counts only replicas that are neither FAIL nor PFAIL.
+        let mine = self.node(&my_primary).map_or(0, |p| {
+            p.replicas
                 .iter()
-                .filter_map(|r| st.node(r))
+                .filter_map(|r| self.node(r))
                 .filter(|r| !r.failed() && !r.timed_out())
                 .count()
-        };
-        let mine = self.node(&my_primary).map_or(0, |p| ok_replicas(self, p));
+        });
         if (mine as i64) <= self.settings.migration_barrier {
             return;
         }
@@ -463,7 +463,7 @@ impl ClusterState {
                 continue;
             };
             let good = if node.is_primary() {
-                ok_replicas(self, node)
+                self.non_failing_replicas(node)
             } else {
                 0
             };

@@ -769,7 +769,6 @@ impl ClusterState {
         host: &dyn Host,
         now_ms: i64,
     ) {
-        let _ = host;
         let sender = self
             .links
             .get(&link)

@@ -104,8 +104,7 @@ struct ServerHost<'a>(&'a Server);
 
 impl Host for ServerHost<'_> {
     fn keys_in_slot(&self, slot: u16) -> usize {
-        let shard = self.0.keyspace.lock(Slot(slot));
-        shard.db_ref(0).map_or(0, |d| d.len())
+        self.0.keyspace.keys_in_slot(Slot(slot), 0)
     }
 
     fn db_size(&self) -> usize {
@@ -245,10 +244,10 @@ impl Cluster {
         self.with(server, |st, host| {
             st.set_settings(settings);
             st.cron(host, now_ms());
-            if knobs_changed {
-                st.todo |= todo::UPDATE_STATE;
-            }
         });
+        if knobs_changed {
+            self.publish_view(&self.state.lock(), server);
+        }
     }
 
     /// Carries out what the state asked for.

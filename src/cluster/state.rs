@@ -457,6 +457,15 @@ impl ClusterState {
         self.reset_manual_failover();
     }
 
+    /// Replicas of `node` not marked FAIL (`clusterCountNonFailingSlaves()`).
+    pub fn non_failing_replicas(&self, node: &Node) -> usize {
+        node.replicas
+            .iter()
+            .filter_map(|r| self.nodes.get(r))
+            .filter(|r| !r.failed())
+            .count()
+    }
+
     /// The highest epoch known (`clusterGetMaxEpoch()`).
     pub fn max_epoch(&self) -> u64 {
         self.nodes

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::args::{self, is};
 use super::connection::reply_help;
+use super::server::subcommand_syntax_error;
 use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::cluster::Cluster;
 use crate::cluster::bus::wire::NodeId;
@@ -401,10 +402,10 @@ fn cluster_shards(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 }
 
 fn cluster_meet(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    if argv.len() > 5 {
-        return Err(CmdError::Arity(ctx.cmd.name().to_string()));
-    }
     cluster(ctx)?;
+    if argv.len() > 5 {
+        return Err(subcommand_syntax_error(argv));
+    }
     let text = |i: usize| String::from_utf8_lossy(argv.get(i)).into_owned();
     let port = args::int(argv.get(3))
         .map_err(|_| CmdError::err(format!("Invalid TCP base port specified: {}", text(3))))?;
@@ -481,10 +482,10 @@ fn cluster_addslots(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn cluster_addslotsrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    cluster(ctx)?;
     if argv.len() % 2 == 1 {
         return Err(CmdError::Arity(ctx.cmd.name().to_string()));
     }
-    cluster(ctx)?;
     let del = is(argv.get(1), "delslotsrange");
     let mut ranges = Vec::new();
     let mut i = 2;
@@ -661,9 +662,7 @@ fn cluster_countkeysinslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if !(0..SLOTS as i64).contains(&slot) {
         return Err(CmdError::err("Invalid slot"));
     }
-    let shard = ctx.keyspace().lock(Slot(slot as u16));
-    let n = shard.db_ref(0).map_or(0, |d| d.len());
-    drop(shard);
+    let n = ctx.keyspace().keys_in_slot(Slot(slot as u16), 0);
     ctx.reply.int(n as i64);
     Ok(())
 }
@@ -774,10 +773,10 @@ fn cluster_count_failure_reports(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResul
 }
 
 fn cluster_failover(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    if argv.len() > 3 {
-        return Err(CmdError::Arity(ctx.cmd.name().to_string()));
-    }
     cluster(ctx)?;
+    if argv.len() > 3 {
+        return Err(subcommand_syntax_error(argv));
+    }
     let (force, takeover) = match argv.try_get(2) {
         None => (false, false),
         Some(o) if is(o, "force") => (true, false),
@@ -807,10 +806,10 @@ fn cluster_failover(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn cluster_reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    if argv.len() > 3 {
-        return Err(CmdError::Arity(ctx.cmd.name().to_string()));
-    }
     cluster(ctx)?;
+    if argv.len() > 3 {
+        return Err(subcommand_syntax_error(argv));
+    }
     let hard = match argv.try_get(2) {
         None => false,
         Some(a) if is(a, "soft") => false,

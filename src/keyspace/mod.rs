@@ -526,6 +526,11 @@ impl Keyspace {
         self.snapshot.is_running()
     }
 
+    /// Keys of database `db` in one slot (CLUSTER COUNTKEYSINSLOT: one shard, O(1)).
+    pub fn keys_in_slot(&self, slot: Slot, db: usize) -> usize {
+        self.guard(slot.0).db_ref(db).map_or(0, Db::len)
+    }
+
     /// Keys and keys-with-expiry in database `db`.
     pub fn db_size(&self, db: usize) -> (usize, usize) {
         let mut keys = 0;

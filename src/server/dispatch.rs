@@ -115,7 +115,10 @@ impl Exec<'_> {
         argv: &Argv<'_>,
     ) -> Option<String> {
         use crate::commands::keyspec::find_keys_with;
-        let shard_channels = matches!(cmd.name(), "spublish" | "ssubscribe" | "sunsubscribe");
+        // Of the pub/sub commands only the shard ones (SPUBLISH, SSUBSCRIBE, SUNSUBSCRIBE)
+        // have key specs: their channels.
+        let shard_channels =
+            cmd.flags().contains(CmdFlags::PUBSUB) && !cmd.meta.key_specs.is_empty();
         let mut keys: Vec<&[u8]> = Vec::new();
         let mut is_write = cmd.is_write();
         if cmd.tx_role == TxRole::Exec {

@@ -170,6 +170,19 @@ pub(super) fn items(r: &Resp) -> Vec<Resp> {
     }
 }
 
+/// The slot ranges of a CLUSTER NODES line's slot fields (`0-5460`, `5461`), open-slot
+/// entries (`[5->-id]`) left out.
+pub(super) fn slot_ranges(fields: &[&str]) -> Vec<(u16, u16)> {
+    fields
+        .iter()
+        .filter(|r| !r.starts_with('['))
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+            None => (r.parse().unwrap(), r.parse().unwrap()),
+        })
+        .collect()
+}
+
 /// A primary's slot ranges and its replicas' ids.
 type Shard = (Vec<(i64, i64)>, Vec<String>);
 
@@ -183,12 +196,9 @@ fn assert_views_consistent(port: u16) {
     for line in nodes.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         if f[2].contains("master") {
-            let ranges = f[8..]
-                .iter()
-                .map(|r| match r.split_once('-') {
-                    Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
-                    None => (r.parse().unwrap(), r.parse().unwrap()),
-                })
+            let ranges = slot_ranges(&f[8..])
+                .into_iter()
+                .map(|(a, b)| (i64::from(a), i64::from(b)))
                 .collect();
             from_nodes.entry(f[0].into()).or_default().0 = ranges;
         } else {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::cluster::{c_cmd, check, create, start_tessera, wait_agree, wait_ok};
+use super::cluster::{c_cmd, check, create, slot_ranges, start_tessera, wait_agree, wait_ok};
 use super::common::{RawClient, Resp, TestServer, skip_without_redis};
 use tessera::keyspace::slot::key_slot;
 
@@ -29,14 +29,7 @@ fn nodes(port: u16) -> Vec<NodeLine> {
                 .and_then(|a| a.rsplit(':').next())
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0);
-            let slots = f[8..]
-                .iter()
-                .filter(|r| !r.starts_with('['))
-                .map(|r| match r.split_once('-') {
-                    Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
-                    None => (r.parse().unwrap(), r.parse().unwrap()),
-                })
-                .collect();
+            let slots = slot_ranges(&f[8..]);
             NodeLine {
                 id: f[0].into(),
                 port,
@@ -225,5 +218,12 @@ fn manual_failover_swaps_roles() {
     assert_eq!(
         c_cmd(replica, &["CLUSTER", "FAILOVER", "SOON"]),
         Resp::Error("ERR syntax error".into())
+    );
+    assert_eq!(
+        c_cmd(replica, &["CLUSTER", "FAILOVER", "FORCE", "NOW"]),
+        Resp::Error(
+            "ERR unknown subcommand or wrong number of arguments for 'FAILOVER'. Try CLUSTER HELP."
+                .into()
+        )
     );
 }
