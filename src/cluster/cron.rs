@@ -254,26 +254,8 @@ impl ClusterState {
 mod tests {
     use super::super::node::{Node, random_name};
     use super::super::state::ClusterSettings;
+    use super::super::testing::NoHost;
     use super::*;
-
-    struct NoHost;
-    impl Host for NoHost {
-        fn keys_in_slot(&self, _slot: u16) -> usize {
-            0
-        }
-        fn db_size(&self) -> usize {
-            0
-        }
-        fn repl_offset(&self) -> u64 {
-            0
-        }
-        fn replicating(&self) -> bool {
-            false
-        }
-        fn repl_data_age_ms(&self, _now_ms: i64) -> i64 {
-            0
-        }
-    }
 
     fn settings() -> ClusterSettings {
         ClusterSettings {

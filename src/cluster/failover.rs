@@ -243,6 +243,17 @@ impl ClusterState {
         self.todo |= todo::SAVE_CONFIG | todo::FSYNC_CONFIG;
         self.broadcast_pong(false, host, now_ms);
         self.reset_manual_failover();
+        self.forget_election();
+    }
+
+    /// Drops the votes of the last election, so the next one (after this node is a replica
+    /// again) asks anew. Redis 7.0 keeps them: a replica that won less than 2 × node
+    /// timeout ago and is then asked for CLUSTER FAILOVER FORCE "wins" on the old votes
+    /// with its old configEpoch, and the primary's UPDATE undoes it.
+    fn forget_election(&mut self) {
+        self.failover.auth_time_ms = 0;
+        self.failover.auth_count = 0;
+        self.failover.auth_sent = false;
     }
 
     /// A primary's vote (`clusterSendFailoverAuthIfNeeded()`).
@@ -380,6 +391,7 @@ impl ClusterState {
         now_ms: i64,
     ) {
         self.reset_manual_failover();
+        self.forget_election();
         self.failover.mf_end_ms = now_ms + MF_TIMEOUT_MS;
         if takeover {
             tracing::warn!("Taking over the master (user request).");
@@ -514,5 +526,84 @@ impl ClusterState {
         for link in targets {
             self.send(link, msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::node::{Node, random_name};
+    use super::super::state::ClusterSettings;
+    use super::super::testing::NoHost;
+    use super::*;
+
+    /// Us, replica of the primary of slots 0..5000, beside two other slot-serving
+    /// primaries: (state, our primary, the voters).
+    fn replica_in_three_shards() -> (ClusterState, NodeId, [NodeId; 2]) {
+        let settings = ClusterSettings {
+            node_timeout_ms: 2000,
+            ..ClusterSettings::default()
+        };
+        let mut st = ClusterState::new(settings, 0);
+        let names = [random_name(), random_name(), random_name()];
+        for (i, name) in names.iter().enumerate() {
+            st.add_node(Node::new(*name, nf::PRIMARY, 0));
+            for slot in (i as u16 * 5000)..((i as u16 + 1) * 5000).min(SLOTS as u16) {
+                st.add_slot(*name, slot);
+            }
+        }
+        for slot in 15000..SLOTS as u16 {
+            st.add_slot(names[2], slot);
+        }
+        st.set_my_primary(names[0]);
+        st.update_state(0);
+        assert_eq!(st.size, 3);
+        (st, names[0], [names[1], names[2]])
+    }
+
+    /// Runs a CLUSTER FAILOVER FORCE at `now`, with `voters` answering: whether we won.
+    fn forced_failover(st: &mut ClusterState, voters: &[NodeId], now: i64) -> bool {
+        st.start_manual_failover(true, false, &NoHost, now);
+        st.handle_replica_failover(&NoHost, now);
+        assert!(st.failover.auth_sent, "the election asked for votes");
+        let epoch = st.failover.auth_epoch;
+        for v in voters {
+            st.count_vote(v, epoch, &NoHost, now + 5);
+        }
+        st.handle_replica_failover(&NoHost, now + 10);
+        st.me().is_primary()
+    }
+
+    #[test]
+    fn a_majority_of_votes_wins_the_slots() {
+        let (mut st, _, voters) = replica_in_three_shards();
+        assert!(
+            !forced_failover(&mut st, &voters[..1], 10_000),
+            "one vote of three"
+        );
+        let (mut st, _, voters) = replica_in_three_shards();
+        assert!(forced_failover(&mut st, &voters, 10_000));
+        assert_eq!(st.me().numslots, 5000);
+    }
+
+    #[test]
+    fn the_next_election_does_not_count_the_last_ones_votes() {
+        let (mut st, primary, voters) = replica_in_three_shards();
+        assert!(forced_failover(&mut st, &voters, 10_000));
+        let won_epoch = st.failover.auth_epoch;
+        // The old primary takes the slots back and we follow it again.
+        st.set_node_as_primary(&primary);
+        for slot in 0..5000 {
+            st.del_slot(slot);
+            st.add_slot(primary, slot);
+        }
+        st.set_my_primary(primary);
+        // Within 2 × node timeout of the win, with nobody voting this time.
+        assert!(!forced_failover(&mut st, &[], 11_000));
+        assert!(st.me().is_replica());
+        assert_eq!(st.failover.auth_count, 0);
+        assert!(
+            st.failover.auth_epoch > won_epoch,
+            "a new epoch was asked for"
+        );
     }
 }

@@ -22,6 +22,8 @@ pub mod gossip;
 pub mod node;
 pub mod nodes_conf;
 pub mod state;
+#[cfg(test)]
+mod testing;
 pub mod view;
 
 use std::path::PathBuf;

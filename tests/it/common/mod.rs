@@ -102,12 +102,7 @@ impl TestServer {
     /// Starts tessera-server with `dir` as its directory (a restart of a server stopped
     /// with [`TestServer::stop_keeping_dir`]); Err with its log if it did not come up.
     pub fn tessera_in(dir: tempfile::TempDir, args: &[&str]) -> Result<TestServer, String> {
-        let mut server = Self::spawn(&tessera_bin(), free_port(), dir, args);
-        if server.wait_ready(Duration::from_secs(10)) {
-            Ok(server)
-        } else {
-            Err(server.log())
-        }
+        Self::start_at(&tessera_bin(), free_port(), dir, args)
     }
 
     /// Starts tessera-server on `port` with `dir` as its directory: a restart of a node
@@ -118,7 +113,28 @@ impl TestServer {
         dir: tempfile::TempDir,
         args: &[&str],
     ) -> Result<TestServer, String> {
-        let mut server = Self::spawn(&tessera_bin(), port, dir, args);
+        Self::start_at(&tessera_bin(), port, dir, args)
+    }
+
+    /// [`TestServer::tessera_at`] for redis-server, persistence off as in
+    /// [`TestServer::redis`].
+    pub fn redis_at(
+        port: u16,
+        dir: tempfile::TempDir,
+        args: &[&str],
+    ) -> Result<TestServer, String> {
+        let mut all = vec!["--save", "", "--appendonly", "no"];
+        all.extend_from_slice(args);
+        Self::start_at(Path::new("redis-server"), port, dir, &all)
+    }
+
+    fn start_at(
+        bin: &Path,
+        port: u16,
+        dir: tempfile::TempDir,
+        args: &[&str],
+    ) -> Result<TestServer, String> {
+        let mut server = Self::spawn(bin, port, dir, args);
         if server.wait_ready(Duration::from_secs(10)) {
             Ok(server)
         } else {
