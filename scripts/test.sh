@@ -38,3 +38,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --locked --no-fail-fast
 fi
+
+# Issue 7, point 4: acknowledged writes survive kill-a-master failovers (a short run; the
+# full one is `scripts/failover-writes.sh`, 20 rounds). Ports 21400-21405 (+10000): the
+# suite above is done, and its tests take ports from their own windows anyway.
+echo "== failover-writes: WAIT 1 writer across 3 kill-a-master failovers"
+# The debug build the tests just used: correctness, not speed, is measured here.
+ROUNDS=3 PORT=21400 SERVER="${CARGO_TARGET_DIR:-target}/debug/tessera-server" scripts/failover-writes.sh
+

@@ -1,4 +1,4 @@
-//! Failover (issue 7): a killed or frozen primary is replaced by its replica and rejoins as
+//! Failover (issue 7; the network partition is in partition.rs): a killed or frozen primary is replaced by its replica and rejoins as
 //! a replica; CLUSTER FAILOVER (default, FORCE, TAKEOVER) swaps roles, the default one
 //! without losing a write. The same scenarios run on a shard of one redis-server 7.0.15 and
 //! one Tessera node, so each kind takes over from the other.
@@ -74,7 +74,7 @@ fn keys_in_slot(slot: u16, n: usize, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn role(port: u16) -> String {
+pub(super) fn role(port: u16) -> String {
     match RawClient::try_connect(port).map(|mut c| c.try_cmd(&["ROLE"])) {
         Ok(Ok(Resp::Array(items))) => items.first().map(Resp::text).unwrap_or_default(),
         _ => String::new(),
@@ -257,7 +257,7 @@ impl Replacements {
 }
 
 /// Waits (bounded) until the replica on `port` has a live link to its primary.
-fn wait_link_up(port: u16, timeout: Duration) -> Result<(), String> {
+pub(super) fn wait_link_up(port: u16, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let up = || {
         RawClient::try_connect(port).is_ok_and(|mut c| {
