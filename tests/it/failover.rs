@@ -1,7 +1,8 @@
-//! Failover (issue 7; the network partition is in partition.rs): a killed or frozen primary is replaced by its replica and rejoins as
+//! Failover (issue 7): a killed or frozen primary is replaced by its replica and rejoins as
 //! a replica; CLUSTER FAILOVER (default, FORCE, TAKEOVER) swaps roles, the default one
 //! without losing a write. The same scenarios run on a shard of one redis-server 7.0.15 and
-//! one Tessera node, so each kind takes over from the other.
+//! one Tessera node, so each kind takes over from the other. The network partition is in
+//! partition.rs.
 
 use std::time::{Duration, Instant};
 
