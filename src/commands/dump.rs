@@ -8,7 +8,12 @@ use crate::keyspace::EventClass;
 use crate::persistence::rdb::dump;
 use crate::protocol::Argv;
 
-pub(super) const HANDLERS: &[(&str, Handler)] = &[("dump", dump_cmd), ("restore", restore)];
+/// RESTORE-ASKING is RESTORE flagged `asking` (MIGRATE sends it to importing nodes).
+pub(super) const HANDLERS: &[(&str, Handler)] = &[
+    ("dump", dump_cmd),
+    ("restore", restore),
+    ("restore-asking", restore),
+];
 
 /// The 24-bit LRU clock wraps at this value (Redis's `LRU_CLOCK_MAX`).
 const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;

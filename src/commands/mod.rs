@@ -25,6 +25,7 @@ mod hll;
 mod introspect;
 pub mod keyspec;
 mod list;
+pub mod migrate;
 mod pubsub;
 mod random;
 mod replication;

@@ -7,7 +7,7 @@ use super::meta::{CmdFlags, CommandMeta, EXTRA_SUBCOMMANDS};
 use super::meta_data::COMMANDS;
 use super::{
     Handler, bitmap, blocking, cluster, connection, dump, generic, geo, hash, hll, introspect,
-    list, pubsub, replication, save, server, set, sort, string, transaction, zset,
+    list, migrate, pubsub, replication, save, server, set, sort, string, transaction, zset,
 };
 
 /// Every family's handlers, by full command name (`get`, `client|list`).
@@ -19,6 +19,7 @@ fn all_handlers() -> impl Iterator<Item = &'static (&'static str, Handler)> {
         save::HANDLERS,
         replication::HANDLERS,
         dump::HANDLERS,
+        migrate::HANDLERS,
         hash::HANDLERS,
         set::HANDLERS,
         pubsub::HANDLERS,

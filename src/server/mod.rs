@@ -142,6 +142,8 @@ pub struct Server {
     pub expire_cycle_ms: AtomicU64,
     /// Cluster mode's state and routing view (None: standalone).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate_links: crate::commands::migrate::MigrateLinks,
 }
 
 impl Server {
@@ -191,6 +193,7 @@ impl Server {
             memory_peak: AtomicU64::new(0),
             expire_cycle_ms: AtomicU64::new(0),
             cluster: None,
+            migrate_links: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@ mod failover;
 mod geo;
 mod hll;
 mod interop;
+mod migrate;
 mod partition;
 mod persistence;
 mod protocol;
