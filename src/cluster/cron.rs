@@ -214,10 +214,20 @@ impl ClusterState {
         }
         let mut ok = true;
         if self.settings.require_full_coverage {
+            // Looked up once per run of slots with one owner, not once per slot.
+            let mut last: Option<(NodeId, bool)> = None;
             ok = self.slots.iter().all(|owner| {
-                owner
-                    .and_then(|o| self.nodes.get(&o))
-                    .is_some_and(|o| !o.failed())
+                let Some(o) = owner else {
+                    return false;
+                };
+                match last {
+                    Some((name, serving)) if name == *o => serving,
+                    _ => {
+                        let serving = self.nodes.get(o).is_some_and(|n| !n.failed());
+                        last = Some((*o, serving));
+                        serving
+                    }
+                }
             });
         }
         let serving = self

@@ -166,7 +166,7 @@ impl Cluster {
             }
             Err(e) => return Err(e.to_string()),
         };
-        nodes_conf::save(&config_path, &nodes_conf::render(&state))
+        nodes_conf::save(&config_path, &nodes_conf::render(&state), true)
             .map_err(|e| format!("Fatal: can't update cluster config file: {e}"))?;
         let view = ClusterView::build(&state, &view_knobs(config));
         Ok(Cluster {
@@ -216,8 +216,9 @@ impl Cluster {
     /// Writes nodes.conf now; a failure is fatal, as in Redis (a node that cannot record
     /// its vote or epoch must not go on).
     fn save(&self, st: &mut ClusterState) {
+        let durable = st.todo & todo::FSYNC_CONFIG != 0;
         st.todo &= !(todo::SAVE_CONFIG | todo::FSYNC_CONFIG);
-        if let Err(e) = nodes_conf::save(&self.config_path, &nodes_conf::render(st)) {
+        if let Err(e) = nodes_conf::save(&self.config_path, &nodes_conf::render(st), durable) {
             tracing::warn!("Fatal: can't update cluster config file: {e}");
             std::process::exit(1);
         }
@@ -226,7 +227,7 @@ impl Cluster {
     /// CLUSTER SAVECONFIG: saves now and reports an error instead of exiting.
     pub fn save_now(&self) -> std::io::Result<()> {
         let st = self.state.lock();
-        nodes_conf::save(&self.config_path, &nodes_conf::render(&st))
+        nodes_conf::save(&self.config_path, &nodes_conf::render(&st), true)
     }
 
     fn publish_view(&self, st: &ClusterState, server: &Server) {

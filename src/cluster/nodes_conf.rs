@@ -6,9 +6,9 @@
 //! <id> <ip>:<port>@<cport>[,<hostname>] <flags> <primary id|-> <ping-sent ms> <pong-recv ms> <config-epoch> <connected|disconnected> <slot ranges> [<slot>->-<id>] [<slot>-<-<id>]
 //! ```
 //!
-//! Unlike Redis, which rewrites the file in place, a save writes a temporary file, fsyncs
-//! it and renames it over the old one, so a crash leaves the old or the new file, never a
-//! mix. The lock against a second process is therefore held on a `<file>.lock` beside it
+//! Unlike Redis, which rewrites the file in place, a save writes a temporary file (fsynced
+//! when the change must be durable) and renames it over the old one, so a crash leaves the
+//! old or the new file, never a mix. The lock against a second process is therefore held on a `<file>.lock` beside it
 //! (a lock on the renamed-away inode would protect nothing).
 
 use std::fmt::Write as _;
@@ -23,6 +23,16 @@ use crate::keyspace::slot::SLOTS;
 
 /// A node's line, without the newline.
 pub fn node_line(st: &ClusterState, node: &Node) -> String {
+    let runs = if node.numslots > 0 {
+        slot_runs(st)
+    } else {
+        Vec::new()
+    };
+    node_line_with(st, node, &runs)
+}
+
+/// A node's line, its slots taken from `runs` (see [`slot_runs`]).
+fn node_line_with(st: &ClusterState, node: &Node, runs: &[SlotRun]) -> String {
     let mut line = String::with_capacity(128);
     let _ = write!(
         line,
@@ -57,7 +67,8 @@ pub fn node_line(st: &ClusterState, node: &Node) -> String {
             "disconnected"
         }
     );
-    for (start, end) in slot_ranges(st, &node.name) {
+    let mine = runs.iter().filter(|r| r.owner == node.name);
+    for &SlotRun { start, end, .. } in mine {
         if start == end {
             let _ = write!(line, " {start}");
         } else {
@@ -65,41 +76,69 @@ pub fn node_line(st: &ClusterState, node: &Node) -> String {
         }
     }
     if node.is_myself() {
-        for slot in 0..SLOTS as u16 {
-            if let Some(to) = st.migrating.get(&slot) {
-                let _ = write!(line, " [{slot}->-{to}]");
-            } else if let Some(from) = st.importing.get(&slot) {
-                let _ = write!(line, " [{slot}-<-{from}]");
-            }
+        // In slot order; a slot both migrating and importing shows as migrating.
+        let mut open: Vec<(u16, String)> = st
+            .migrating
+            .iter()
+            .map(|(slot, to)| (*slot, format!(" [{slot}->-{to}]")))
+            .collect();
+        open.extend(
+            st.importing
+                .iter()
+                .filter(|(slot, _)| !st.migrating.contains_key(slot))
+                .map(|(slot, from)| (*slot, format!(" [{slot}-<-{from}]"))),
+        );
+        open.sort_unstable_by_key(|(slot, _)| *slot);
+        for (_, text) in open {
+            line.push_str(&text);
         }
     }
     line
 }
 
-/// The slot ranges bound to `name` in the slot table, in order.
-pub fn slot_ranges(st: &ClusterState, name: &NodeId) -> Vec<(u16, u16)> {
-    let mut ranges = Vec::new();
-    let mut start: Option<u16> = None;
-    for slot in 0..=SLOTS {
-        let owned = slot < SLOTS && st.slots[slot] == Some(*name);
-        match (owned, start) {
-            (true, None) => start = Some(slot as u16),
-            (false, Some(s)) => {
-                ranges.push((s, slot as u16 - 1));
-                start = None;
-            }
-            _ => {}
+/// A run of consecutive slots served by one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRun {
+    pub start: u16,
+    pub end: u16,
+    pub owner: NodeId,
+}
+
+/// The slot table as runs, in slot order, unassigned slots left out: one pass, so that
+/// describing every node costs one walk of the 16384 slots, not one per node.
+pub fn slot_runs(st: &ClusterState) -> Vec<SlotRun> {
+    let mut runs: Vec<SlotRun> = Vec::new();
+    for (slot, owner) in st.slots.iter().enumerate() {
+        let slot = slot as u16;
+        match (owner, runs.last_mut()) {
+            (Some(o), Some(run)) if run.owner == *o && run.end + 1 == slot => run.end = slot,
+            (Some(o), _) => runs.push(SlotRun {
+                start: slot,
+                end: slot,
+                owner: *o,
+            }),
+            (None, _) => {}
         }
     }
-    ranges
+    runs
+}
+
+/// The slot ranges bound to `name` in the slot table, in order.
+pub fn slot_ranges(st: &ClusterState, name: &NodeId) -> Vec<(u16, u16)> {
+    slot_runs(st)
+        .into_iter()
+        .filter(|r| r.owner == *name)
+        .map(|r| (r.start, r.end))
+        .collect()
 }
 
 /// CLUSTER NODES: every node's line, each ending in a newline (`filter` drops nodes
 /// with any of those flags).
 pub fn describe(st: &ClusterState, filter: u16) -> String {
     let mut out = String::new();
+    let runs = slot_runs(st);
     for node in st.nodes.values().filter(|n| n.flags & filter == 0) {
-        out.push_str(&node_line(st, node));
+        out.push_str(&node_line_with(st, node, &runs));
         out.push('\n');
     }
     out
@@ -116,20 +155,25 @@ pub fn render(st: &ClusterState) -> String {
     out
 }
 
-/// Writes `contents` to `path` atomically: a temporary file, fsync, rename, then an fsync
-/// of the directory so the rename itself is durable.
-pub fn save(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Writes `contents` to `path` atomically: a temporary file, renamed over the old one. With
+/// `durable`, the file is fsynced before the rename and the directory after it, so the new
+/// contents survive a power loss too (Redis fsyncs only the saves that record an epoch or a
+/// vote, `CLUSTER_TODO_FSYNC_CONFIG`; the others, such as each CLUSTER SETSLOT of a
+/// reshard, are just written).
+pub fn save(path: &Path, contents: &str, durable: bool) -> std::io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        if let Ok(d) = File::open(dir) {
+        if durable && let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
         Ok(())
@@ -454,7 +498,7 @@ vars currentEpoch 6 lastVoteEpoch 0
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nodes.conf");
         let st = ClusterState::new(ClusterSettings::default(), 0);
-        save(&path, &render(&st)).unwrap();
+        save(&path, &render(&st), true).unwrap();
         let loaded = load(&path, ClusterSettings::default(), 0).unwrap();
         assert_eq!(loaded.myself, st.myself);
         let held = lock(&path).unwrap();

@@ -123,10 +123,20 @@ impl ClusterView {
             });
         }
         let idx = |name: &NodeId| index.get(name).copied().unwrap_or(NONE);
+        // Hashed once per run of slots with one owner, not once per slot.
+        let mut last: Option<(NodeId, u16)> = None;
         let owners = st
             .slots
             .iter()
-            .map(|o| o.as_ref().map_or(NONE, idx))
+            .map(|o| match (o, last) {
+                (None, _) => NONE,
+                (Some(name), Some((prev, i))) if prev == *name => i,
+                (Some(name), _) => {
+                    let i = idx(name);
+                    last = Some((*name, i));
+                    i
+                }
+            })
             .collect();
         let me = st.me();
         ClusterView {
