@@ -214,21 +214,12 @@ impl ClusterState {
         }
         let mut ok = true;
         if self.settings.require_full_coverage {
-            // Looked up once per run of slots with one owner, not once per slot.
-            let mut last: Option<(NodeId, bool)> = None;
-            ok = self.slots.iter().all(|owner| {
-                let Some(o) = owner else {
-                    return false;
-                };
-                match last {
-                    Some((name, serving)) if name == *o => serving,
-                    _ => {
-                        let serving = self.nodes.get(o).is_some_and(|n| !n.failed());
-                        last = Some((*o, serving));
-                        serving
-                    }
-                }
-            });
+            let runs = self.slot_runs();
+            let covered: usize = runs.iter().map(|r| usize::from(r.end - r.start) + 1).sum();
+            ok = covered == crate::keyspace::slot::SLOTS
+                && runs
+                    .iter()
+                    .all(|r| self.nodes.get(&r.owner).is_some_and(|n| !n.failed()));
         }
         let serving = self
             .nodes

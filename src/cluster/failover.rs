@@ -318,7 +318,7 @@ impl ClusterState {
             if !hdr.slots.contains(Slot(slot)) || self.is_unclaimed(slot) {
                 continue;
             }
-            let owner_epoch = self.slots[usize::from(slot)]
+            let owner_epoch = self.slots()[usize::from(slot)]
                 .and_then(|o| self.node(&o))
                 .map_or(0, |o| o.config_epoch);
             if owner_epoch > hdr.config_epoch {

@@ -649,7 +649,7 @@ impl ClusterState {
             if !hdr.slots.contains(Slot(slot)) {
                 continue;
             }
-            let Some(current) = self.slots[usize::from(slot)] else {
+            let Some(current) = self.slots()[usize::from(slot)] else {
                 continue;
             };
             if current == *sender || self.is_unclaimed(slot) {
@@ -696,7 +696,7 @@ impl ClusterState {
         let mut dirty_slots = Vec::new();
         let (mut sender_slots, mut migrated_our_slots) = (0, 0);
         for slot in 0..SLOTS as u16 {
-            let owner = self.slots[usize::from(slot)];
+            let owner = self.slots()[usize::from(slot)];
             if slots.contains(Slot(slot)) {
                 sender_slots += 1;
                 if owner == Some(*sender) {

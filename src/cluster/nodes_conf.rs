@@ -6,32 +6,25 @@
 //! <id> <ip>:<port>@<cport>[,<hostname>] <flags> <primary id|-> <ping-sent ms> <pong-recv ms> <config-epoch> <connected|disconnected> <slot ranges> [<slot>->-<id>] [<slot>-<-<id>]
 //! ```
 //!
-//! Unlike Redis, which rewrites the file in place, a save writes a temporary file (fsynced
-//! when the change must be durable) and renames it over the old one, so a crash leaves the
-//! old or the new file, never a mix. The lock against a second process is therefore held on a `<file>.lock` beside it
-//! (a lock on the renamed-away inode would protect nothing).
+//! A save rewrites the file in place, padded so that a killed process leaves no mix of old
+//! and new lines (see [`save`]). The lock against a second process is held on a
+//! `<file>.lock` beside it.
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::bus::wire::{NodeId, node_flags as nf};
 use super::node::{Node, flags_text, parse_name};
-use super::state::{ClusterSettings, ClusterState};
+use super::state::{ClusterSettings, ClusterState, SlotRun};
 use crate::keyspace::slot::SLOTS;
 
 /// A node's line, without the newline.
 pub fn node_line(st: &ClusterState, node: &Node) -> String {
-    let runs = if node.numslots > 0 {
-        slot_runs(st)
-    } else {
-        Vec::new()
-    };
-    node_line_with(st, node, &runs)
+    node_line_with(st, node, st.slot_runs())
 }
 
-/// A node's line, its slots taken from `runs` (see [`slot_runs`]).
+/// A node's line, its slots taken from `runs` (see [`ClusterState::slot_runs`]).
 fn node_line_with(st: &ClusterState, node: &Node, runs: &[SlotRun]) -> String {
     let mut line = String::with_capacity(128);
     let _ = write!(
@@ -96,37 +89,10 @@ fn node_line_with(st: &ClusterState, node: &Node, runs: &[SlotRun]) -> String {
     line
 }
 
-/// A run of consecutive slots served by one node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SlotRun {
-    pub start: u16,
-    pub end: u16,
-    pub owner: NodeId,
-}
-
-/// The slot table as runs, in slot order, unassigned slots left out: one pass, so that
-/// describing every node costs one walk of the 16384 slots, not one per node.
-pub fn slot_runs(st: &ClusterState) -> Vec<SlotRun> {
-    let mut runs: Vec<SlotRun> = Vec::new();
-    for (slot, owner) in st.slots.iter().enumerate() {
-        let slot = slot as u16;
-        match (owner, runs.last_mut()) {
-            (Some(o), Some(run)) if run.owner == *o && run.end + 1 == slot => run.end = slot,
-            (Some(o), _) => runs.push(SlotRun {
-                start: slot,
-                end: slot,
-                owner: *o,
-            }),
-            (None, _) => {}
-        }
-    }
-    runs
-}
-
 /// The slot ranges bound to `name` in the slot table, in order.
 pub fn slot_ranges(st: &ClusterState, name: &NodeId) -> Vec<(u16, u16)> {
-    slot_runs(st)
-        .into_iter()
+    st.slot_runs()
+        .iter()
         .filter(|r| r.owner == *name)
         .map(|r| (r.start, r.end))
         .collect()
@@ -136,9 +102,9 @@ pub fn slot_ranges(st: &ClusterState, name: &NodeId) -> Vec<(u16, u16)> {
 /// with any of those flags).
 pub fn describe(st: &ClusterState, filter: u16) -> String {
     let mut out = String::new();
-    let runs = slot_runs(st);
+    let runs = st.slot_runs();
     for node in st.nodes.values().filter(|n| n.flags & filter == 0) {
-        out.push_str(&node_line_with(st, node, &runs));
+        out.push_str(&node_line_with(st, node, runs));
         out.push('\n');
     }
     out
@@ -155,39 +121,46 @@ pub fn render(st: &ClusterState) -> String {
     out
 }
 
-/// Writes `contents` to `path` atomically: a temporary file, renamed over the old one. With
-/// `durable`, the file is fsynced before the rename and the directory after it, so the new
-/// contents survive a power loss too (Redis fsyncs only the saves that record an epoch or a
-/// vote, `CLUSTER_TODO_FSYNC_CONFIG`; the others, such as each CLUSTER SETSLOT of a
-/// reshard, are just written).
+/// Writes `contents` to `path` in place, as Redis's `clusterSaveConfig()` does: one write
+/// at offset 0, padded with newlines to the old length, then a truncate. A process killed in
+/// between leaves the new contents followed by blank lines, which the loader skips.
+///
+/// `durable` saves (the ones recording an epoch or a vote, Redis's
+/// `CLUSTER_TODO_FSYNC_CONFIG`) are fsynced before returning, and the directory too when
+/// the file is new. The others (each CLUSTER SETSLOT of a reshard, for one) are just
+/// written. An earlier version wrote a temporary file and renamed it over the old one, with
+/// two fsyncs; that was most of the time of a reshard, where every node saves for every slot
+/// moved.
 pub fn save(path: &Path, contents: &str, durable: bool) -> std::io::Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        if durable {
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        if durable && let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    use std::os::unix::fs::FileExt;
+    let existed = path.exists();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let old_len = f.metadata()?.len();
+    let mut buf = contents.as_bytes().to_vec();
+    if let Ok(old_len) = usize::try_from(old_len)
+        && old_len > buf.len()
+    {
+        buf.resize(old_len, b'\n');
     }
-    result
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".tmp-{}", std::process::id()));
-    PathBuf::from(name)
+    f.write_all_at(&buf, 0)?;
+    f.set_len(contents.len() as u64)?;
+    if durable {
+        f.sync_all()?;
+        if !existed {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Locks `<path>.lock` for as long as the returned file lives.
@@ -494,7 +467,7 @@ vars currentEpoch 6 lastVoteEpoch 0
     }
 
     #[test]
-    fn save_is_atomic_and_lock_is_exclusive() {
+    fn saved_file_loads_and_lock_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nodes.conf");
         let st = ClusterState::new(ClusterSettings::default(), 0);
@@ -505,5 +478,30 @@ vars currentEpoch 6 lastVoteEpoch 0
         assert!(lock(&path).is_err());
         drop(held);
         assert!(lock(&path).is_ok());
+    }
+
+    #[test]
+    fn in_place_save_shrinks_the_file_and_its_padding_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nodes.conf");
+        let mut st = ClusterState::new(ClusterSettings::default(), 0);
+        let me = st.myself;
+        for slot in (0..SLOTS as u16).step_by(2) {
+            st.add_slot(me, slot);
+        }
+        let long = render(&st);
+        save(&path, &long, true).unwrap();
+        for slot in (0..SLOTS as u16).step_by(2) {
+            st.del_slot(slot);
+        }
+        let short = render(&st);
+        assert!(short.len() < long.len());
+        save(&path, &short, false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), short);
+        // Killed between the padded write and the truncate: blank lines follow.
+        let padded = format!("{short}{}", "\n".repeat(long.len() - short.len()));
+        let loaded = parse(&padded, ClusterSettings::default(), 0).unwrap();
+        assert_eq!(loaded.myself, me);
+        assert_eq!(loaded.me().numslots, 0);
     }
 }

@@ -140,6 +140,14 @@ pub struct LinkIo {
     pub queued: Arc<AtomicUsize>,
 }
 
+/// A run of consecutive slots served by one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRun {
+    pub start: u16,
+    pub end: u16,
+    pub owner: NodeId,
+}
+
 pub struct ClusterState {
     pub myself: NodeId,
     pub current_epoch: u64,
@@ -149,8 +157,12 @@ pub struct ClusterState {
     /// Primaries serving at least one slot.
     pub size: usize,
     pub nodes: BTreeMap<NodeId, Node>,
-    /// The owner of every slot.
-    pub slots: Vec<Option<NodeId>>,
+    /// The owner of every slot (changed only by `add_slot` and `del_slot`).
+    slots: Vec<Option<NodeId>>,
+    /// `slots` as runs of one owner, computed at first use after a change: CLUSTER NODES,
+    /// nodes.conf, the routing view and the coverage check all read the runs, so a change
+    /// walks the 16384 slots once, and a change of anything else not at all.
+    runs: std::cell::OnceCell<Vec<SlotRun>>,
     pub migrating: BTreeMap<u16, NodeId>,
     pub importing: BTreeMap<u16, NodeId>,
     /// Slots whose owner stopped claiming them: kept bound, but not advertised in UPDATEs.
@@ -196,6 +208,7 @@ impl ClusterState {
             size: 1,
             nodes: BTreeMap::new(),
             slots: vec![None; SLOTS],
+            runs: std::cell::OnceCell::new(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             owner_not_claiming: Box::new(SlotBitmap::EMPTY),
@@ -294,6 +307,35 @@ impl ClusterState {
 
     // ----- slots (`clusterAddSlot()`, `clusterDelSlot()`, ...) -----
 
+    /// The owner of every slot, by slot.
+    #[inline]
+    pub fn slots(&self) -> &[Option<NodeId>] {
+        &self.slots
+    }
+
+    /// The slot table as runs of consecutive slots with one owner, in slot order
+    /// (unassigned slots left out).
+    pub fn slot_runs(&self) -> &[SlotRun] {
+        self.runs.get_or_init(|| {
+            let mut runs: Vec<SlotRun> = Vec::new();
+            for (slot, owner) in self.slots.iter().enumerate() {
+                let slot = slot as u16;
+                match (owner, runs.last_mut()) {
+                    (Some(o), Some(run)) if run.owner == *o && run.end + 1 == slot => {
+                        run.end = slot;
+                    }
+                    (Some(o), _) => runs.push(SlotRun {
+                        start: slot,
+                        end: slot,
+                        owner: *o,
+                    }),
+                    (None, _) => {}
+                }
+            }
+            runs
+        })
+    }
+
     /// Binds a free slot to `name`; false when it is taken.
     pub fn add_slot(&mut self, name: NodeId, slot: u16) -> bool {
         if self.slots[usize::from(slot)].is_some() {
@@ -307,6 +349,7 @@ impl ClusterState {
             node.numslots += 1;
         }
         self.slots[usize::from(slot)] = Some(name);
+        self.runs.take();
         true
     }
 
@@ -315,6 +358,7 @@ impl ClusterState {
         let Some(owner) = self.slots[usize::from(slot)].take() else {
             return false;
         };
+        self.runs.take();
         if let Some(node) = self.nodes.get_mut(&owner)
             && node.slots.contains(Slot(slot))
         {
@@ -690,7 +734,7 @@ mod tests {
         assert_eq!(st.me().primary, Some(other));
         let link = st.new_link(Some(other), 0);
         st.del_node(&other);
-        assert_eq!(st.slots[7], None);
+        assert_eq!(st.slots()[7], None);
         assert!(st.migrating.is_empty());
         assert_eq!(st.me().primary, None);
         assert!(!st.links.contains_key(&link.id));

@@ -123,21 +123,11 @@ impl ClusterView {
             });
         }
         let idx = |name: &NodeId| index.get(name).copied().unwrap_or(NONE);
-        // Hashed once per run of slots with one owner, not once per slot.
-        let mut last: Option<(NodeId, u16)> = None;
-        let owners = st
-            .slots
-            .iter()
-            .map(|o| match (o, last) {
-                (None, _) => NONE,
-                (Some(name), Some((prev, i))) if prev == *name => i,
-                (Some(name), _) => {
-                    let i = idx(name);
-                    last = Some((*name, i));
-                    i
-                }
-            })
-            .collect();
+        let mut owners = vec![NONE; SLOTS].into_boxed_slice();
+        for run in st.slot_runs() {
+            let i = idx(&run.owner);
+            owners[usize::from(run.start)..=usize::from(run.end)].fill(i);
+        }
         let me = st.me();
         ClusterView {
             ok: st.ok,

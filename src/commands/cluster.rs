@@ -167,7 +167,7 @@ fn cluster_help(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// CLUSTER INFO's text (also what the tests compare).
 fn info_text(st: &ClusterState) -> String {
     let (mut assigned, mut ok, mut pfail, mut fail) = (0, 0, 0, 0);
-    for owner in st.slots.iter().flatten() {
+    for owner in st.slots().iter().flatten() {
         assigned += 1;
         match st.node(owner) {
             Some(n) if n.failed() => fail += 1,
@@ -291,12 +291,12 @@ fn cluster_slots(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         let mut ranges: Vec<(u16, u16, NodeId)> = Vec::new();
         let mut slot = 0;
         while slot < SLOTS {
-            let Some(owner) = st.slots[slot] else {
+            let Some(owner) = st.slots()[slot] else {
                 slot += 1;
                 continue;
             };
             let start = slot;
-            while slot + 1 < SLOTS && st.slots[slot + 1] == Some(owner) {
+            while slot + 1 < SLOTS && st.slots()[slot + 1] == Some(owner) {
                 slot += 1;
             }
             ranges.push((start as u16, slot as u16, owner));
@@ -441,7 +441,7 @@ fn update_slots(ctx: &mut Ctx<'_>, ranges: &[(u16, u16)], del: bool) -> CmdResul
         let mut chosen = vec![false; SLOTS];
         for &(start, end) in ranges {
             for slot in start..=end {
-                let owner = st.slots[usize::from(slot)];
+                let owner = st.slots()[usize::from(slot)];
                 if del && owner.is_none() {
                     return Err(CmdError::err(format!("Slot {slot} is already unassigned")));
                 }
@@ -526,7 +526,7 @@ fn cluster_setslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         }
         let slot = slot_arg(argv.get(2))?;
         let myself = st.myself;
-        let owner = st.slots[usize::from(slot)];
+        let owner = st.slots()[usize::from(slot)];
         let target = |st: &ClusterState, unknown: &str| -> Result<NodeId, CmdError> {
             let raw = arg_name.clone().unwrap_or_default();
             let name = parse_name(&raw)
@@ -941,6 +941,6 @@ mod tests {
         assert_ne!(st.myself, old);
         assert_eq!(st.nodes.len(), 1);
         assert_eq!(st.current_epoch, 0);
-        assert!(st.slots.iter().all(Option::is_none));
+        assert!(st.slots().iter().all(Option::is_none));
     }
 }
