@@ -257,7 +257,7 @@ fn assert_views_consistent(port: u16) {
     );
 }
 
-fn redis_py_available() -> bool {
+pub(super) fn redis_py_available() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import redis.cluster"])
         .status()

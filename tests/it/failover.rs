@@ -210,6 +210,8 @@ fn manual_failover_swaps_roles() {
         replaced.record(primary);
         wait_role(primary, "slave", Duration::from_secs(20)).expect("primary demoted");
         wait_ok(&ports, 6, Duration::from_secs(30)).expect("cluster ok after failover");
+        // The next round's primary must know its replica (see MixedCluster::settle).
+        wait_agree(&ports);
         assert_all_present(replica, &keys);
         assert_eq!(
             c_cmd(replica, &["SET", &keys[0], "after"]),
@@ -399,6 +401,10 @@ impl MixedCluster {
                 self.logs()
             );
         }
+        // Every node, the new primary included, knows the old one as its replica: a
+        // primary ignores a manual failover request from a node it does not yet know as
+        // one of its replicas (Redis 7.0's MFSTART handling, both kinds).
+        wait_agree(&self.ports);
     }
 }
 

@@ -21,6 +21,7 @@ mod persistence;
 mod protocol;
 mod pubsub;
 mod replication;
+mod reshard;
 mod server;
 mod sort;
 mod transactions;
