@@ -83,7 +83,7 @@ pub(super) fn role(port: u16) -> String {
 }
 
 /// Waits (bounded) until `port` reports `want` as its role.
-fn wait_role(port: u16, want: &str, timeout: Duration) -> Result<(), String> {
+pub(super) fn wait_role(port: u16, want: &str, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if role(port) == want {

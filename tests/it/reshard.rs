@@ -119,3 +119,131 @@ fn reshard_under_traffic_loses_and_duplicates_nothing() {
         .int();
     assert!(moved_to > 0, "slot 0 moved with its keys");
 }
+
+/// `redis-cli --cluster <args>`, bounded; panics with its output unless it succeeds
+/// without an [ERR].
+fn cluster_cli(args: &[&str]) -> String {
+    let out = run(
+        Command::new("timeout")
+            .args(["300", "redis-cli", "--cluster"])
+            .args(args),
+        &format!("redis-cli --cluster {args:?}"),
+    );
+    assert!(
+        !out.contains("[ERR]"),
+        "redis-cli --cluster {args:?}:\n{out}"
+    );
+    out
+}
+
+fn addr(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+/// How many slots `port` serves, by its own CLUSTER NODES line.
+fn my_slot_count(port: u16) -> usize {
+    let nodes = RawClient::connect(port).cmd(&["CLUSTER", "NODES"]).text();
+    let me = nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .expect("myself line")
+        .to_string();
+    let fields: Vec<&str> = me.split(' ').collect();
+    super::cluster::slot_ranges(&fields[8..])
+        .iter()
+        .map(|(a, b)| usize::from(b - a) + 1)
+        .sum()
+}
+
+#[test]
+fn cluster_grows_rebalances_shrinks_and_is_fixed_with_redis_cli() {
+    if skip_without_redis() || !redis_py_available() {
+        return;
+    }
+    const KEYS: usize = 3000;
+    let mut nodes: Vec<TestServer> = (0..3).map(|_| start_tessera()).collect();
+    create(&nodes.iter().collect::<Vec<_>>(), 0);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+    run(
+        Command::new("timeout")
+            .args(["120", "python3"])
+            .arg(script("scripts/cluster_fill.py"))
+            .args(["127.0.0.1", &ports[0].to_string(), &KEYS.to_string()]),
+        "cluster_fill.py",
+    );
+    let entry = addr(ports[0]);
+
+    // add-node: an empty master, then a replica of it.
+    let master = start_tessera();
+    let replica = start_tessera();
+    cluster_cli(&["add-node", &addr(master.port), &entry]);
+    let mut all: Vec<u16> = ports.clone();
+    all.push(master.port);
+    wait_ok(&all, 4, Duration::from_secs(30)).expect("the new master joined");
+    let master_id = myid(master.port);
+    cluster_cli(&[
+        "add-node",
+        &addr(replica.port),
+        &entry,
+        "--cluster-slave",
+        "--cluster-master-id",
+        &master_id,
+    ]);
+    all.push(replica.port);
+    wait_ok(&all, 5, Duration::from_secs(30)).expect("the replica joined");
+    super::failover::wait_role(replica.port, "slave", Duration::from_secs(30))
+        .expect("added as a replica");
+    super::failover::wait_link_up(replica.port, Duration::from_secs(30)).expect("replica synced");
+
+    // rebalance onto the empty master.
+    cluster_cli(&["rebalance", &entry, "--cluster-use-empty-masters"]);
+    let given = my_slot_count(master.port);
+    assert!(
+        (3500..=4600).contains(&given),
+        "the empty master got a quarter of the slots, not {given}"
+    );
+    check(ports[0]).expect("check after rebalance");
+    let masters = [ports[0], ports[1], ports[2], master.port];
+    let total: i64 = masters.iter().map(|p| dbsize(*p)).sum();
+    assert_eq!(total as usize, KEYS, "keys after rebalance");
+
+    // Empty it again (weight 0), then del-node: its replica moves to another master.
+    cluster_cli(&[
+        "rebalance",
+        &entry,
+        "--cluster-weight",
+        &format!("{master_id}=0"),
+    ]);
+    assert_eq!(my_slot_count(master.port), 0, "emptied");
+    cluster_cli(&["del-node", &entry, &master_id]);
+    let rest: Vec<u16> = vec![ports[0], ports[1], ports[2], replica.port];
+    wait_ok(&rest, 4, Duration::from_secs(30)).expect("ok without the deleted master");
+    check(ports[0]).expect("check after del-node");
+    let total: i64 = ports.iter().map(|p| dbsize(*p)).sum();
+    assert_eq!(total as usize, KEYS, "keys after del-node");
+    drop(master);
+
+    // fix: a slot left migrating by an interrupted move is closed.
+    let mut first = RawClient::connect(ports[0]);
+    let slot = (0..16384u16)
+        .find(|s| {
+            first
+                .cmd(&["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()])
+                .int()
+                > 0
+        })
+        .expect("a slot with keys on the first master");
+    let to = myid(ports[1]);
+    let slot_text = slot.to_string();
+    let opened =
+        RawClient::connect(ports[0]).cmd(&["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &to]);
+    assert_eq!(opened.text(), "OK");
+    let before = check(ports[0]).expect_err("an open slot fails the check");
+    assert!(before.contains("open"), "{before}");
+    cluster_cli(&["fix", &entry]);
+    check(ports[0]).expect("check after fix");
+    let total: i64 = ports.iter().map(|p| dbsize(*p)).sum();
+    assert_eq!(total as usize, KEYS, "keys after fix");
+    nodes.clear();
+}
