@@ -265,16 +265,7 @@ impl Cluster {
                         crate::replication::replica::set_primary(&server, target);
                     }
                 }
-                Effect::DeleteKeysInSlot(slot) => {
-                    let mut shard = server.keyspace.lock(Slot(slot));
-                    let removed = shard.take_db(0).map_or(0, |d| d.len());
-                    drop(shard);
-                    if removed > 0 {
-                        tracing::info!(
-                            "Deleted {removed} keys of hash slot {slot} no longer served"
-                        );
-                    }
-                }
+                Effect::DeleteKeysInSlot(slot) => delete_keys_in_slot(server, slot),
                 Effect::FlushAll => {
                     let shards = server.keyspace.lock_all();
                     for mut shard in shards {
@@ -308,4 +299,36 @@ impl Cluster {
     pub fn set_runtime(&self, handle: tokio::runtime::Handle) {
         let _ = self.runtime.set(handle);
     }
+}
+
+/// Drops the keys of a slot this node no longer serves (`delKeysInSlot()`). Each goes to
+/// the AOF and the replicas as a DEL and touches its watchers, as Redis does from 7.2 on:
+/// 7.0 deleted them here only, so its replicas kept keys of a slot their primary had lost.
+/// No keyspace event is published (none is in 7.0 or 7.2).
+fn delete_keys_in_slot(server: &Server, slot: u16) {
+    use crate::keyspace::{Effects, EventClass, PropOp, Touch};
+    let mut fx = Effects::new(now_ms(), 0, EventClass::empty());
+    fx.propagation = Some(server.propagation.clone());
+    let mut shard = server.keyspace.lock(Slot(slot));
+    let keys: Vec<Vec<u8>> = shard
+        .db_ref(0)
+        .map(|d| d.entries().iter().map(|e| e.key.to_vec()).collect())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return;
+    }
+    fx.stamp();
+    for key in &keys {
+        server.signals.touch(0, key, Touch::Deleted);
+        fx.propagate(PropOp::new(0, &[b"DEL", key]));
+    }
+    drop(shard.take_db(0));
+    drop(shard);
+    // Separate DELs, not a transaction (Redis propagates each deletion alone).
+    fx.batch.no_multi = true;
+    fx.submit_batch();
+    tracing::info!(
+        "Deleted {} keys of hash slot {slot} no longer served",
+        keys.len()
+    );
 }

@@ -276,3 +276,71 @@ fn cluster_grows_rebalances_shrinks_and_is_fixed_with_redis_cli() {
     assert_eq!(total as usize, KEYS, "keys after fix");
     nodes.clear();
 }
+
+#[test]
+fn keys_of_a_lost_slot_leave_the_replicas_too() {
+    if skip_without_redis() {
+        return;
+    }
+    let nodes: Vec<TestServer> = (0..3).map(|_| start_tessera()).collect();
+    create(&nodes.iter().collect::<Vec<_>>(), 0);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+    let replica = start_tessera();
+    cluster_cli(&[
+        "add-node",
+        &addr(replica.port),
+        &addr(ports[0]),
+        "--cluster-slave",
+        "--cluster-master-id",
+        &myid(ports[0]),
+    ]);
+    super::failover::wait_link_up(replica.port, Duration::from_secs(30)).expect("replica synced");
+
+    // Keys in slot 100 (served by the first primary), on its replica too.
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("k{i}"))
+        .filter(|k| tessera::keyspace::slot::key_slot(k.as_bytes()).0 == 100)
+        .take(5)
+        .collect();
+    let mut p = RawClient::connect(ports[0]);
+    for k in &keys {
+        assert_eq!(p.cmd(&["SET", k, "v"]).text(), "OK");
+    }
+    assert_eq!(p.cmd(&["WAIT", "1", "5000"]).int(), 1);
+    let count = |port: u16| {
+        RawClient::connect(port)
+            .cmd(&["CLUSTER", "COUNTKEYSINSLOT", "100"])
+            .int()
+    };
+    assert_eq!(count(replica.port), 5);
+
+    // Another primary takes the slot with a newer epoch: the first one loses it with its
+    // keys, and tells its replica (and AOF) with DELs.
+    let mut other = RawClient::connect(ports[1]);
+    assert_eq!(
+        other
+            .cmd(&["CLUSTER", "BUMPEPOCH"])
+            .text()
+            .split(' ')
+            .next(),
+        Some("BUMPED")
+    );
+    let other_id = myid(ports[1]);
+    assert_eq!(
+        other
+            .cmd(&["CLUSTER", "SETSLOT", "100", "NODE", &other_id])
+            .text(),
+        "OK"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while count(ports[0]) != 0 || count(replica.port) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "keys of slot 100: primary {}, replica {}",
+            count(ports[0]),
+            count(replica.port)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
