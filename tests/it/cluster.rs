@@ -29,6 +29,15 @@ pub(super) fn start_tessera() -> TestServer {
     TestServer::tessera(&cluster_args())
 }
 
+/// Three Tessera primaries made one cluster by `redis-cli --cluster create`, ok.
+pub(super) fn three_primaries() -> (Vec<TestServer>, Vec<u16>) {
+    let nodes: Vec<TestServer> = (0..3).map(|_| start_tessera()).collect();
+    create(&nodes.iter().collect::<Vec<_>>(), 0);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+    (nodes, ports)
+}
+
 pub(super) fn start_redis() -> TestServer {
     TestServer::redis(&cluster_args())
 }
@@ -525,10 +534,7 @@ fn bus_survives_random_and_truncated_packets() {
     if skip_without_redis() {
         return;
     }
-    let nodes: Vec<TestServer> = (0..3).map(|_| start_tessera()).collect();
-    create(&nodes.iter().collect::<Vec<_>>(), 0);
-    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-    wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+    let (nodes, ports) = three_primaries();
     let target = ports[0] + 10000;
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -5,8 +5,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::cluster::{check, create, redis_py_available, start_tessera, wait_ok};
-use super::common::{RawClient, TestServer, skip_without_redis};
+use super::cluster::{check, create, redis_py_available, start_tessera, three_primaries, wait_ok};
+use super::common::{RawClient, skip_without_redis};
 
 fn script(name: &str) -> String {
     format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -122,10 +122,7 @@ fn reshard_under_traffic_loses_and_duplicates_nothing() {
     if skip_without_redis() || !redis_py_available() {
         return;
     }
-    let nodes: Vec<TestServer> = (0..3).map(|_| start_tessera()).collect();
-    create(&nodes.iter().collect::<Vec<_>>(), 0);
-    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-    wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+    let (_nodes, ports) = three_primaries();
     reshard_under_traffic(&ports, 20_000, &[(0, 1, 4000)]);
     assert!(my_slot_count(ports[1]) >= 9000, "4000 slots moved");
 }
@@ -190,10 +187,7 @@ fn cluster_grows_rebalances_shrinks_and_is_fixed_with_redis_cli() {
         return;
     }
     const KEYS: usize = 3000;
-    let mut nodes: Vec<TestServer> = (0..3).map(|_| start_tessera()).collect();
-    create(&nodes.iter().collect::<Vec<_>>(), 0);
-    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-    wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+    let (mut nodes, ports) = three_primaries();
     run(
         Command::new("timeout")
             .args(["120", "python3"])
@@ -282,10 +276,7 @@ fn keys_of_a_lost_slot_leave_the_replicas_too() {
     if skip_without_redis() {
         return;
     }
-    let nodes: Vec<TestServer> = (0..3).map(|_| start_tessera()).collect();
-    create(&nodes.iter().collect::<Vec<_>>(), 0);
-    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-    wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+    let (_nodes, ports) = three_primaries();
     let replica = start_tessera();
     cluster_cli(&[
         "add-node",
