@@ -132,6 +132,12 @@ fn main() {
         tracing::warn!("Fatal error loading the DB: {e}. Exiting.");
         std::process::exit(1);
     }
+    if let Some(cluster) = &srv.cluster
+        && let Err(msg) = cluster.verify_with_data(&srv)
+    {
+        tracing::warn!("{msg}");
+        std::process::exit(1);
+    }
     if srv.cluster.is_some() {
         srv.set_handle();
         tessera::cluster::bus::link::start(srv.clone(), bus_listeners);

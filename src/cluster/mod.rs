@@ -224,6 +224,51 @@ impl Cluster {
         }
     }
 
+    /// Checks the data loaded at start-up against the slot table
+    /// (`verifyClusterConfigWithData()`): a primary holding keys of a slot nobody serves
+    /// takes the slot; of a slot another node serves, marks it importing from that node,
+    /// for `redis-cli --cluster fix` to settle. Keys outside db 0 are an error.
+    pub fn verify_with_data(&self, server: &Server) -> Result<(), String> {
+        if self.state.lock().me().is_replica() {
+            return Ok(());
+        }
+        let keyspace = &server.keyspace;
+        if (1..keyspace.databases()).any(|db| keyspace.db_size(db).0 > 0) {
+            return Err(
+                "You can't have keys in a DB different than DB 0 when in Cluster mode. Exiting."
+                    .into(),
+            );
+        }
+        self.with(server, |st, host| {
+            let myself = st.myself;
+            for slot in 0..crate::keyspace::slot::SLOTS as u16 {
+                if host.keys_in_slot(slot) == 0 {
+                    continue;
+                }
+                let owner = st.slots()[usize::from(slot)];
+                if owner == Some(myself) || st.importing.contains_key(&slot) {
+                    continue;
+                }
+                match owner {
+                    None => {
+                        tracing::warn!(
+                            "I have keys for unassigned slot {slot}. Taking responsibility for it."
+                        );
+                        st.add_slot(myself, slot);
+                    }
+                    Some(other) => {
+                        tracing::warn!(
+                            "I have keys for slot {slot}, but the slot is assigned to another node. Setting it to importing state."
+                        );
+                        st.importing.insert(slot, other);
+                    }
+                }
+                st.todo |= todo::SAVE_CONFIG | todo::FSYNC_CONFIG | todo::UPDATE_STATE;
+            }
+        });
+        Ok(())
+    }
+
     /// CLUSTER SAVECONFIG: saves now and reports an error instead of exiting.
     pub fn save_now(&self) -> std::io::Result<()> {
         let st = self.state.lock();

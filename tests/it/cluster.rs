@@ -582,3 +582,68 @@ fn bus_survives_random_and_truncated_packets() {
     wait_ok(&ports, 3, Duration::from_secs(20)).expect("cluster still ok after the fuzzing");
     wait_agree(&ports);
 }
+
+/// Data saved by a standalone server, then loaded by the same server in cluster mode
+/// (`verifyClusterConfigWithData()`): a fresh node claims the unassigned slots it holds
+/// keys for, as redis-server does; keys outside db 0 stop it.
+#[test]
+fn a_node_claims_the_slots_of_the_keys_it_loads() {
+    if skip_without_redis() {
+        return;
+    }
+    let mut claimed = Vec::new();
+    let mut replies: Vec<Resp> = Vec::new();
+    for redis in [false, true] {
+        let server = if redis {
+            TestServer::redis(&[])
+        } else {
+            TestServer::tessera(&[])
+        };
+        let port = server.port;
+        let mut c = server.client();
+        for k in ["foo", "bar", "{user1}.a"] {
+            c.cmd(&["SET", k, "v"]);
+        }
+        assert_eq!(c.cmd(&["SAVE"]).text(), "OK");
+        let dir = server.stop_keeping_dir();
+        let restarted = if redis {
+            TestServer::redis_at(port, dir, &cluster_args())
+        } else {
+            TestServer::tessera_at(port, dir, &cluster_args())
+        }
+        .unwrap_or_else(|log| panic!("restart in cluster mode failed:\n{log}"));
+        let nodes = c_cmd(restarted.port, &["CLUSTER", "NODES"]).text();
+        let me: Vec<&str> = nodes
+            .lines()
+            .find(|l| l.contains("myself"))
+            .expect("myself")
+            .split(' ')
+            .collect();
+        claimed.push(slot_ranges(&me[8..]));
+        // Not all slots are served: the cluster is down, on both.
+        replies.push(c_cmd(restarted.port, &["GET", "foo"]));
+        replies.push(c_cmd(
+            restarted.port,
+            &["CLUSTER", "COUNTKEYSINSLOT", "12182"],
+        ));
+    }
+    assert_eq!(claimed[0], claimed[1], "the same slots as redis-server");
+    assert_eq!(replies[..2], replies[2..]);
+    assert_eq!(claimed[0].len(), 3);
+
+    // Keys in db 1: cluster mode refuses to start.
+    let server = TestServer::tessera(&[]);
+    let port = server.port;
+    let mut c = server.client();
+    c.cmd(&["SELECT", "1"]);
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["SAVE"]);
+    let dir = server.stop_keeping_dir();
+    let log = TestServer::tessera_at(port, dir, &cluster_args())
+        .err()
+        .expect("a node with keys in db 1 must not start in cluster mode");
+    assert!(
+        log.contains("You can't have keys in a DB different than DB 0 when in Cluster mode"),
+        "{log}"
+    );
+}
