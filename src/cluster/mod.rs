@@ -34,7 +34,7 @@ use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::keyspace::slot::Slot;
-use crate::server::Server;
+use crate::server::{PausePurpose, Server};
 use crate::util::clock::now_ms;
 use state::{ClusterSettings, ClusterState, Effect, Host, todo};
 use view::{ClusterView, EndpointType};
@@ -328,8 +328,10 @@ impl Cluster {
                         server.pubsub.publish(&channel, &message);
                     }
                 }
-                Effect::PauseWrites { until_ms } => server.pause.pause(until_ms, false),
-                Effect::Unpause => server.pause.unpause(),
+                Effect::PauseWrites { until_ms } => {
+                    server.pause.pause(PausePurpose::Failover, until_ms, false);
+                }
+                Effect::Unpause => server.pause.unpause(PausePurpose::Failover),
                 Effect::Connect { io, ip, cport } => {
                     let (Some(rt), Some(server)) = (self.runtime.get(), server.handle()) else {
                         continue;

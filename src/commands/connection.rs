@@ -9,7 +9,7 @@ use super::{CmdError, CmdResult, Ctx, Handler};
 use crate::protocol::Argv;
 use crate::server::client::{ReplyMode, flags};
 use crate::server::pubsub::Kind;
-use crate::server::{REDIS_VERSION, Server};
+use crate::server::{PausePurpose, REDIS_VERSION, Server};
 use crate::util::clock;
 
 pub(super) const HANDLERS: &[(&str, Handler)] = &[
@@ -568,15 +568,17 @@ fn client_pause(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if ms < 0 {
         return Err(CmdError::err("timeout is negative"));
     }
-    ctx.server
-        .pause
-        .pause(clock::now_ms().saturating_add(ms), all);
+    ctx.server.pause.pause(
+        PausePurpose::Client,
+        clock::now_ms().saturating_add(ms),
+        all,
+    );
     ctx.reply.ok();
     Ok(())
 }
 
 fn client_unpause(ctx: &mut Ctx<'_>, _: &Argv<'_>) -> CmdResult {
-    ctx.server.pause.unpause();
+    ctx.server.pause.unpause(PausePurpose::Client);
     ctx.reply.ok();
     Ok(())
 }

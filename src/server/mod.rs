@@ -25,7 +25,7 @@ pub mod stats;
 mod transaction;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use tokio::sync::Notify;
 
@@ -44,13 +44,27 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// Tessera's own version.
 pub const TESSERA_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// CLIENT PAUSE state.
+/// Why clients are paused (Redis's `pause_purpose`): each purpose pauses and lifts on its
+/// own, so the end of a manual failover does not lift a CLIENT PAUSE, and the other way
+/// round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PausePurpose {
+    /// CLIENT PAUSE / CLIENT UNPAUSE.
+    Client = 0,
+    /// Shutdown, DEBUG RELOAD: writes wait while the data is saved or reloaded.
+    Save = 1,
+    /// A primary in a cluster manual failover, until its replica has caught up.
+    Failover = 2,
+}
+
+/// Client pauses: the effective end (read on every command, lock-free) is the latest of
+/// the purposes' own.
 #[derive(Default)]
 pub struct Pause {
     /// Unix ms until which clients are paused (0 = not paused).
     pub until_ms: AtomicI64,
-    /// 1 = WRITE, 2 = ALL.
-    pub mode: AtomicU8,
+    /// Each purpose's (end, mode: 1 = WRITE, 2 = ALL); (0, 0) when it does not pause.
+    purposes: parking_lot::Mutex<[(i64, u8); 3]>,
     pub unpaused: Notify,
 }
 
@@ -62,28 +76,52 @@ impl Pause {
         until != 0 && until > now_ms
     }
 
-    /// Whether, during an active pause, a command with these properties must wait.
+    /// Whether, during an active pause, a command with these properties must wait: the
+    /// strongest mode among the purposes still pausing (a CLIENT PAUSE ALL that ended
+    /// leaves a failover's WRITE pause a WRITE pause).
     pub fn blocks(&self, is_write: bool) -> bool {
-        match self.mode.load(Relaxed) {
+        let now = crate::util::clock::now_ms();
+        let mode = self
+            .purposes
+            .lock()
+            .iter()
+            .filter(|(end, _)| *end > now)
+            .map(|(_, mode)| *mode)
+            .max()
+            .unwrap_or(0);
+        match mode {
             2 => true,
             1 => is_write,
             _ => false,
         }
     }
 
-    pub fn pause(&self, until_ms: i64, all: bool) {
-        // A new pause never shortens or weakens a running one (as Redis).
-        let cur_until = self.until_ms.load(Relaxed);
-        let cur_mode = self.mode.load(Relaxed);
-        let mode = if all { 2 } else { 1 };
-        self.until_ms.store(cur_until.max(until_ms), Relaxed);
-        self.mode.store(cur_mode.max(mode), Relaxed);
+    /// Whether `purpose` pauses clients now.
+    pub fn pausing(&self, purpose: PausePurpose) -> bool {
+        self.purposes.lock()[purpose as usize].0 != 0
     }
 
-    pub fn unpause(&self) {
-        self.until_ms.store(0, Relaxed);
-        self.mode.store(0, Relaxed);
+    pub fn pause(&self, purpose: PausePurpose, until_ms: i64, all: bool) {
+        let mut purposes = self.purposes.lock();
+        // A new pause never shortens or weakens a running one of the same purpose (as
+        // Redis).
+        let (end, mode) = &mut purposes[purpose as usize];
+        *end = (*end).max(until_ms);
+        *mode = (*mode).max(if all { 2 } else { 1 });
+        self.publish(&purposes);
+    }
+
+    pub fn unpause(&self, purpose: PausePurpose) {
+        let mut purposes = self.purposes.lock();
+        purposes[purpose as usize] = (0, 0);
+        self.publish(&purposes);
+        drop(purposes);
         self.unpaused.notify_waiters();
+    }
+
+    fn publish(&self, purposes: &[(i64, u8); 3]) {
+        let until = purposes.iter().map(|p| p.0).max().unwrap_or(0);
+        self.until_ms.store(until, Relaxed);
     }
 }
 
@@ -247,3 +285,41 @@ pub use listener::run;
 
 /// Shared handle passed to tasks.
 pub type ServerRef = Arc<Server>;
+
+#[cfg(test)]
+mod tests {
+    use super::{Pause, PausePurpose};
+
+    #[test]
+    fn each_pause_purpose_lifts_only_its_own() {
+        let pause = Pause::default();
+        let far = crate::util::clock::now_ms() + 60_000;
+        pause.pause(PausePurpose::Client, far, true);
+        pause.pause(PausePurpose::Failover, far, false);
+        pause.unpause(PausePurpose::Failover);
+        assert!(pause.active(crate::util::clock::now_ms()));
+        assert!(
+            pause.blocks(false),
+            "the CLIENT PAUSE ALL still holds reads"
+        );
+        assert!(pause.pausing(PausePurpose::Client));
+
+        pause.pause(PausePurpose::Failover, far, false);
+        pause.unpause(PausePurpose::Client);
+        assert!(pause.active(crate::util::clock::now_ms()));
+        assert!(!pause.blocks(false), "the failover pauses writes only");
+        assert!(pause.blocks(true));
+        pause.unpause(PausePurpose::Failover);
+        assert!(!pause.active(crate::util::clock::now_ms()));
+    }
+
+    #[test]
+    fn an_ended_pause_does_not_strengthen_another() {
+        let pause = Pause::default();
+        let now = crate::util::clock::now_ms();
+        pause.pause(PausePurpose::Client, now - 1, true);
+        pause.pause(PausePurpose::Failover, now + 60_000, false);
+        assert!(!pause.blocks(false));
+        assert!(pause.blocks(true));
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::time::Instant;
 
-use super::{REDIS_VERSION, Server};
+use super::{PausePurpose, REDIS_VERSION, Server};
 use crate::keyspace::effects::lru_clock;
 use crate::persistence::rdb::RdbError;
 use crate::persistence::rdb::file::{LoadOptions, LoadSummary, Preamble, RecordOptions};
@@ -294,8 +294,7 @@ impl Server {
     /// back (each step as the options say); clients are paused meanwhile so no write
     /// falls between the save and the load. The error is the reply's text.
     pub fn debug_reload(&self, save: bool, flush: bool, merge: bool) -> Result<(), &'static str> {
-        let paused_until = self.pause.until_ms.load(Relaxed);
-        self.pause.pause(i64::MAX, true);
+        self.pause.pause(PausePurpose::Save, i64::MAX, true);
         let saved = if save {
             self.save_now().map_err(|_| "ERR")
         } else {
@@ -318,9 +317,7 @@ impl Server {
                 }
             }
         });
-        if paused_until == 0 {
-            self.pause.unpause();
-        }
+        self.pause.unpause(PausePurpose::Save);
         result
     }
 
@@ -335,12 +332,12 @@ impl Server {
         if !wanted {
             return Ok(());
         }
-        self.pause.pause(i64::MAX, true);
+        self.pause.pause(PausePurpose::Save, i64::MAX, true);
         tracing::warn!("Saving the final RDB snapshot before exiting.");
         let result = self.wait_for_bgsave().and_then(|()| self.save_now());
         if result.is_err() {
             self.rdb.shutdown_handled.store(false, Relaxed);
-            self.pause.unpause();
+            self.pause.unpause(PausePurpose::Save);
         }
         result
     }
