@@ -296,6 +296,14 @@ impl Cluster {
         if knobs_changed {
             self.publish_view(&self.state.lock(), server);
         }
+        // Clients blocked on keys whose slot moved away (or with the cluster down) get
+        // the redirection instead of waiting for a write that cannot come here.
+        let view = self.view();
+        server.blocking.redirect(|key| {
+            let slot = crate::keyspace::slot::key_slot(key).0;
+            view.blocked_client_redirect(slot)
+                .map(|r| view.error_text(&r))
+        });
     }
 
     /// Carries out what the state asked for.

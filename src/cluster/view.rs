@@ -237,6 +237,25 @@ impl ClusterView {
         }
     }
 
+    /// Why a client blocked on a key of `slot` must stop waiting here, if it must
+    /// (`clusterRedirectBlockedClientIfNeeded()`): the cluster went down (a write that
+    /// would wake it may never come), or the slot is served elsewhere now and not being
+    /// imported here (an importing slot's blocked client came with ASKING).
+    pub fn blocked_client_redirect(&self, slot: u16) -> Option<Redirect> {
+        if !self.ok {
+            return Some(Redirect::DownState);
+        }
+        let owner = *self.owners.get(usize::from(slot))?;
+        if owner == self.me || self.importing_from(slot).is_some() {
+            return None;
+        }
+        Some(if owner == NONE {
+            Redirect::DownUnbound
+        } else {
+            Redirect::Moved { slot, node: owner }
+        })
+    }
+
     /// The error a client gets (`clusterRedirectClient()`).
     pub fn error_text(&self, redirect: &Redirect) -> String {
         match redirect {
@@ -285,6 +304,25 @@ mod tests {
         }
         st.ok = true;
         (st, other)
+    }
+
+    #[test]
+    fn blocked_clients_leave_slots_served_elsewhere() {
+        let (mut st, other) = two_nodes();
+        let v = ClusterView::build(&st, &ClusterView::empty());
+        assert_eq!(v.blocked_client_redirect(12182), None);
+        let moved = v.blocked_client_redirect(1).expect("served elsewhere");
+        assert_eq!(v.error_text(&moved), "MOVED 1 127.0.0.1:7001");
+        st.importing.insert(1, other);
+        let v = ClusterView::build(&st, &ClusterView::empty());
+        assert_eq!(
+            v.blocked_client_redirect(1),
+            None,
+            "importing: came with ASKING"
+        );
+        st.ok = false;
+        let v = ClusterView::build(&st, &ClusterView::empty());
+        assert_eq!(v.blocked_client_redirect(12182), Some(Redirect::DownState));
     }
 
     fn q<'a>(keys: &'a [&'a [u8]], is_write: bool) -> Query<'a> {

@@ -33,6 +33,8 @@ pub enum WaitState {
     Unblocked {
         error: bool,
     },
+    /// Its keys' slot moved away or the cluster went down: this error instead.
+    Redirected(String),
     /// Timed out, or the client went away.
     Ended,
 }
@@ -112,11 +114,16 @@ impl Waiter {
     }
 
     fn unblock(&self, error: bool) -> bool {
+        self.end_with(WaitState::Unblocked { error })
+    }
+
+    /// Ends a wait still running with `end`, and wakes the client.
+    fn end_with(&self, end: WaitState) -> bool {
         let mut state = self.state.lock();
         if !matches!(*state, WaitState::Waiting) {
             return false;
         }
-        *state = WaitState::Unblocked { error };
+        *state = end;
         drop(state);
         self.woken.notify_one();
         true
@@ -195,6 +202,18 @@ impl Blocking {
     pub fn unblock(&self, client_id: u64, error: bool) -> bool {
         let waiter = self.by_client.lock().get(&client_id).cloned();
         waiter.is_some_and(|w| w.unblock(error))
+    }
+
+    /// Cluster mode: ends the wait of every client blocked on a key for which `error_for`
+    /// (given the key) has an error, with that error (its keys share one slot, so the
+    /// first decides).
+    pub fn redirect(&self, error_for: impl Fn(&[u8]) -> Option<String>) {
+        let waiters: Vec<Arc<Waiter>> = self.by_client.lock().values().cloned().collect();
+        for w in waiters {
+            if let Some(error) = w.keys.first().and_then(|k| error_for(k)) {
+                w.end_with(WaitState::Redirected(error));
+            }
+        }
     }
 
     /// Blocked clients with a timeout (INFO `clients_in_timeout_table`).

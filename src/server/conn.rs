@@ -505,6 +505,7 @@ impl Connection {
             WaitState::Unblocked { error: true } => self
                 .reply
                 .error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+            WaitState::Redirected(error) => self.reply.error(&error),
             WaitState::Waiting | WaitState::Unblocked { error: false } | WaitState::Ended => {
                 self.reply.null_array()
             }

@@ -335,3 +335,50 @@ fn keys_of_a_lost_slot_leave_the_replicas_too() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A client blocked on a key whose slot moves to another node is told MOVED, as
+/// redis-server tells it, instead of waiting for a write that cannot come.
+#[test]
+fn blocked_client_is_redirected_when_its_slot_moves() {
+    if skip_without_redis() {
+        return;
+    }
+    let mut errors = Vec::new();
+    for redis in [false, true] {
+        let nodes: Vec<_> = (0..3)
+            .map(|_| {
+                if redis {
+                    super::cluster::start_redis()
+                } else {
+                    start_tessera()
+                }
+            })
+            .collect();
+        create(&nodes.iter().collect::<Vec<_>>(), 0);
+        let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+        wait_ok(&ports, 3, Duration::from_secs(30)).expect("cluster ok");
+        // "queue" hashes to slot 13011 (third primary's range); move it to the first.
+        let (owner, taker) = (ports[2], ports[0]);
+        let mut blocked = RawClient::connect(owner);
+        blocked.send(&["BLPOP", "queue", "0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let taker_id = myid(taker);
+        for port in [taker, owner] {
+            let reply =
+                RawClient::connect(port).cmd(&["CLUSTER", "SETSLOT", "13011", "NODE", &taker_id]);
+            assert_eq!(reply.text(), "OK");
+        }
+        blocked
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        errors.push(
+            blocked
+                .read_reply()
+                .text()
+                .replace(&taker.to_string(), "<port>"),
+        );
+    }
+    assert_eq!(errors[0], errors[1], "Tessera's reply, then redis-server's");
+    assert_eq!(errors[0], "MOVED 13011 127.0.0.1:<port>");
+}
