@@ -421,6 +421,8 @@ fn quote(v: &str) -> String {
             b'\n' => s.push_str("\\n"),
             b'\r' => s.push_str("\\r"),
             b'\t' => s.push_str("\\t"),
+            0x07 => s.push_str("\\a"),
+            0x08 => s.push_str("\\b"),
             0x20..=0x7e => s.push(c as char),
             _ => s.push_str(&format!("\\x{c:02x}")),
         }
@@ -798,6 +800,15 @@ fn build_settings(values: &[String]) -> Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quote_escapes_as_sdscatrepr() {
+        assert_eq!(
+            super::quote("a\u{7}b\u{8}c\n\u{1}"),
+            "\"a\\ab\\bc\\n\\x01\""
+        );
+        assert_eq!(super::quote("plain"), "plain");
+    }
+
     use super::*;
 
     fn args(s: &[&str]) -> Vec<String> {
