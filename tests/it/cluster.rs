@@ -581,6 +581,38 @@ fn bus_survives_random_and_truncated_packets() {
     // Handshakes started by the noise expire after the handshake timeout.
     wait_ok(&ports, 3, Duration::from_secs(20)).expect("cluster still ok after the fuzzing");
     wait_agree(&ports);
+
+    // A well-framed message that does not decode (a protocol version other than 1) is
+    // ignored and the link kept open, as redis-server does; a bad frame closes it.
+    let redis = start_redis();
+    for port in [ports[0], redis.port] {
+        let kept = link_after(port + 10000, &mut rng, |bytes| {
+            bytes[8..10].copy_from_slice(&2u16.to_be_bytes());
+        });
+        assert!(kept, "{port}: an undecodable message closed the link");
+        let kept = link_after(port + 10000, &mut rng, |bytes| bytes[0] = b'X');
+        assert!(!kept, "{port}: a bad signature left the link open");
+    }
+}
+
+/// Sends a sample PING changed by `spoil` on a new bus connection to `bus_port`; whether
+/// the connection is still open a second later.
+fn link_after(bus_port: u16, rng: &mut u64, spoil: impl FnOnce(&mut Vec<u8>)) -> bool {
+    let mut s = TcpStream::connect(("127.0.0.1", bus_port)).expect("bus port");
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let mut bytes = sample_ping(rng).encode().expect("encodes");
+    spoil(&mut bytes);
+    s.write_all(&bytes).expect("write");
+    let mut buf = [0u8; 64];
+    match std::io::Read::read(&mut s, &mut buf) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
 }
 
 /// Data saved by a standalone server, then loaded by the same server in cluster mode

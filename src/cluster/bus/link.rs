@@ -5,8 +5,10 @@
 //! The bus runs on a thread of its own with a single-threaded runtime. Each link is one
 //! task reading frames and writing what the state queued for it. The state owns the
 //! link's queue sender: when the state drops the link (`freeClusterLink()`), the queue
-//! closes, the task ends and the socket closes. When the socket fails or a peer sends
-//! something malformed, the task ends and drops the link from the state.
+//! closes, the task ends and the socket closes. When the socket fails or a peer sends a
+//! bad frame (signature, length), the task ends and drops the link from the state; a
+//! well-framed message that does not decode is ignored, as Redis ignores a packet that
+//! fails `clusterIsValidPacket()`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -166,10 +168,10 @@ async fn run(server: Arc<Server>, stream: TcpStream, io: LinkIo) {
                             }
                         }
                         Err(e) => {
-                            tracing::warn!(
-                                "Dropping an invalid cluster bus message and its link: {e}"
-                            );
-                            return;
+                            // As Redis's clusterIsValidPacket() failing: the message is
+                            // ignored (and not counted), the link kept; only a bad frame
+                            // (signature, length) closes it.
+                            tracing::debug!("Ignoring an invalid cluster bus message: {e}");
                         }
                     }
                     continue;
