@@ -405,7 +405,7 @@ fn option_lines(i: usize, v: &str) -> Vec<String> {
     }
 }
 
-/// Quotes a value for a config line when needed (like `sdscatrepr()`).
+/// Quotes a value for a config line when needed, with `sdscatrepr()`'s escapes.
 fn quote(v: &str) -> String {
     if !v.is_empty()
         && v.bytes()
@@ -413,22 +413,10 @@ fn quote(v: &str) -> String {
     {
         return v.to_string();
     }
-    let mut s = String::from("\"");
-    for c in v.bytes() {
-        match c {
-            b'\\' => s.push_str("\\\\"),
-            b'"' => s.push_str("\\\""),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            0x07 => s.push_str("\\a"),
-            0x08 => s.push_str("\\b"),
-            0x20..=0x7e => s.push(c as char),
-            _ => s.push_str(&format!("\\x{c:02x}")),
-        }
-    }
-    s.push('"');
-    s
+    let mut out = Vec::with_capacity(v.len() + 2);
+    crate::util::repr::repr(&mut out, v.as_bytes());
+    // repr() writes ASCII only.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {

@@ -188,7 +188,12 @@ fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<
             &[b"REPLCONF", b"ip-address", announced_ip.as_bytes()],
         )?;
     }
-    exchange(&mut out, &mut input, &[b"REPLCONF", b"capa", b"psync2"])?;
+    // `eof`: a diskless primary may stream the snapshot without knowing its length.
+    exchange(
+        &mut out,
+        &mut input,
+        &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+    )?;
     let cached = state.master_replid.lock().clone();
     let (replid, from) = match &cached {
         Some(id) => (id.clone(), (state.offset.load(Relaxed) + 1).to_string()),
@@ -206,7 +211,7 @@ fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<
             .map_err(|_| "a malformed FULLRESYNC offset")?;
         tracing::info!("Full resync from master: {id}:{offset}");
         state.sync_in_progress.store(true, Relaxed);
-        load_payload(server, &mut input)?;
+        let streamed = load_payload(server, &mut input)?;
         *state.master_replid.lock() = Some(id.to_string());
         state.offset.store(offset, Relaxed);
         server
@@ -214,6 +219,11 @@ fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<
             .follow(id, offset, true, backlog_size(server));
         state.sync_in_progress.store(false, Relaxed);
         tracing::info!("MASTER <-> REPLICA sync: Finished with success");
+        if streamed {
+            // A diskless primary puts us online at our first acknowledgement.
+            let offset = offset.to_string();
+            send(&mut out, &[b"REPLCONF", b"ACK", offset.as_bytes()])?;
+        }
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         if let Some(id) = rest.split_whitespace().next() {
             *state.master_replid.lock() = Some(id.to_string());
@@ -239,21 +249,37 @@ fn backlog_size(server: &Server) -> usize {
         .unwrap_or(1 << 20)
 }
 
-/// Reads the `$<len>` payload into a file, empties the dataset and loads it.
-fn load_payload(server: &Server, input: &mut BufReader<TcpStream>) -> Result<(), String> {
+/// Reads the snapshot into a file, empties the dataset and loads it. The snapshot comes as
+/// `$<len>` and that many bytes, or, from a diskless primary, as `$EOF:<40-byte mark>`
+/// and the bytes up to the mark (then nothing more until we acknowledge); true for the
+/// latter.
+fn load_payload(server: &Server, input: &mut BufReader<TcpStream>) -> Result<bool, String> {
     let header = read_line(input)?;
-    let len: u64 = header
-        .strip_prefix('$')
-        .and_then(|l| l.parse().ok())
-        .ok_or_else(|| format!("a bad payload header from the primary: {header}"))?;
-    tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
     let path = std::path::PathBuf::from(format!("temp-{}-replica.rdb", std::process::id()));
     let mut file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
-    let copied =
-        std::io::copy(&mut input.by_ref().take(len), &mut file).map_err(|e| e.to_string())?;
-    if copied != len {
+    let received = match header.strip_prefix("$EOF:") {
+        Some(mark) => {
+            tracing::info!(
+                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+            );
+            copy_until_mark(input, &mut file, mark.as_bytes())
+        }
+        None => {
+            let len: u64 = header
+                .strip_prefix('$')
+                .and_then(|l| l.parse().ok())
+                .ok_or_else(|| format!("a bad payload header from the primary: {header}"))?;
+            tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+            match std::io::copy(&mut input.by_ref().take(len), &mut file) {
+                Ok(n) if n == len => Ok(()),
+                Ok(_) => Err("the primary closed the link during the payload".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    if let Err(e) = received {
         let _ = std::fs::remove_file(&path);
-        return Err("the primary closed the link during the payload".into());
+        return Err(e);
     }
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
     let shards = server.keyspace.lock_all();
@@ -264,7 +290,39 @@ fn load_payload(server: &Server, input: &mut BufReader<TcpStream>) -> Result<(),
         .load_rdb_file(&path, false)
         .map_err(|e| e.to_string());
     let _ = std::fs::remove_file(&path);
-    loaded.map(|_| ())
+    loaded.map(|_| header.starts_with("$EOF:"))
+}
+
+/// Copies `input` to `out` until the stream ends with `mark` (which is not copied).
+fn copy_until_mark(
+    input: &mut BufReader<TcpStream>,
+    out: &mut std::fs::File,
+    mark: &[u8],
+) -> Result<(), String> {
+    if mark.len() != 40 {
+        return Err("a bad EOF mark from the primary".into());
+    }
+    // The last bytes read, held back until we know they are not (part of) the mark.
+    let mut tail: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => return Err("the primary closed the link during the payload".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        tail.extend_from_slice(&chunk[..n]);
+        if tail.ends_with(mark) {
+            let body = tail.len() - mark.len();
+            return out.write_all(&tail[..body]).map_err(|e| e.to_string());
+        }
+        if tail.len() > mark.len() {
+            let flush = tail.len() - mark.len();
+            out.write_all(&tail[..flush]).map_err(|e| e.to_string())?;
+            tail.drain(..flush);
+        }
+    }
 }
 
 /// Applies the stream as the primary's client; acknowledges every second and on GETACK.

@@ -16,12 +16,16 @@ use tessera::cluster::bus::wire::{
 
 pub(super) const NODE_TIMEOUT: &str = "2000";
 
+/// Replicas of both kinds say `capa eof`, so primaries of both kinds stream snapshots
+/// diskless, by default after waiting 5 s for more replicas: the tests do not wait.
 pub(super) fn cluster_args() -> Vec<&'static str> {
     vec![
         "--cluster-enabled",
         "yes",
         "--cluster-node-timeout",
         NODE_TIMEOUT,
+        "--repl-diskless-sync-delay",
+        "0",
     ]
 }
 

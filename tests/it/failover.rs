@@ -379,11 +379,10 @@ impl MixedCluster {
 
     /// Starts the killed node again on its port, from its directory.
     fn restart(&mut self, port: u16, dir: tempfile::TempDir) {
-        let args = super::cluster::cluster_args();
         let server = if port == self.redis_in_shard {
-            TestServer::redis_at(port, dir, &args)
+            TestServer::redis_at(port, dir, &super::cluster::cluster_args())
         } else {
-            TestServer::tessera_at(port, dir, &args)
+            TestServer::tessera_at(port, dir, &super::cluster::cluster_args())
         };
         self.servers
             .push(server.unwrap_or_else(|log| panic!("restart of {port} failed:\n{log}")));

@@ -186,7 +186,8 @@ fn errors_are_redis_errors() {
 
 #[test]
 fn a_migrated_key_leaves_the_replicas_too() {
-    let primary = TestServer::tessera(&[]);
+    // No 5 s wait before the diskless snapshot (the replica says `capa eof`).
+    let primary = TestServer::tessera(&["--repl-diskless-sync-delay", "0"]);
     let replica = TestServer::tessera(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let target = TestServer::tessera(&[]);
     let mut p = primary.client();

@@ -247,6 +247,21 @@ fn tessera_replicates_a_redis_primary_and_resumes_partially() {
     let replica = TestServer::tessera(&["--replicaof", "127.0.0.1", &port]);
     let mut r = replica.client();
     wait_synced(&mut p, &mut r);
+    // The replica says `capa eof`, so redis-server streams the snapshot diskless, with an
+    // EOF mark instead of a length.
+    let primary_log =
+        std::fs::read_to_string(primary.dir.path().join("stdout.log")).unwrap_or_default();
+    assert!(
+        primary_log.contains("Starting BGSAVE for SYNC with target: replicas sockets"),
+        "{primary_log}"
+    );
+    assert!(
+        replica
+            .log()
+            .contains("receiving streamed RDB from master with EOF"),
+        "{}",
+        replica.log()
+    );
     run_all(&mut p, STREAMED_WRITES);
     wait_synced(&mut p, &mut r);
     assert_eq!(contents(&mut r), contents(&mut p));
