@@ -225,7 +225,8 @@ impl Primary {
             replid2: NO_REPLID.to_string(),
             second_offset: -1,
         });
-        if reset || inner.backlog.is_none() {
+        // Kept only when it ends exactly where the primary's stream continues.
+        if reset || inner.backlog.as_ref().is_none_or(|b| b.end() != offset) {
             inner.backlog = Some(Backlog::new(offset, backlog_size));
         }
         self.following.store(true, Ordering::Release);

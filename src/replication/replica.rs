@@ -40,6 +40,10 @@ pub struct ReplicaState {
     pub last_io_ms: AtomicI64,
     /// Unix ms since when the link is down after having been up (0: never up).
     pub down_since_ms: AtomicI64,
+    /// The last write's stamp when a former primary took its own id and offset as those
+    /// of the primary it continues from: a later write means they no longer describe the
+    /// data, and the sync must be full.
+    cached_at_stamp: Mutex<Option<u64>>,
 }
 
 impl ReplicaState {
@@ -53,7 +57,10 @@ impl ReplicaState {
 pub fn set_primary(server: &Arc<Server>, target: Option<(String, u16)>) {
     let state = &server.replica;
     *state.primary.lock() = target.clone();
-    state.replica.store(target.is_some(), Relaxed);
+    let was_replica = state.replica.swap(target.is_some(), Relaxed);
+    if target.is_some() && !was_replica {
+        continue_from_myself(server);
+    }
     crate::server::log::set_replica_role(target.is_some());
     let generation = state.generation.fetch_add(1, Relaxed) + 1;
     state.link_up.store(false, Relaxed);
@@ -78,6 +85,35 @@ pub fn set_primary(server: &Arc<Server>, target: Option<(String, u16)>) {
                 std::thread::sleep(Duration::from_secs(1));
             }
         });
+}
+
+/// Becoming a replica after being a primary (behaves like
+/// `replicationCacheMasterUsingMyself()`): our own replication id and offset stand for
+/// the primary we continue from, so a former replica promoted in our place (which keeps
+/// our id as its replid2) can take us back with a partial resync. Taken with every shard
+/// locked, once the stream holds every write.
+fn continue_from_myself(server: &Arc<Server>) {
+    if !server.primary.is_started() || server.replica.master_replid.lock().is_some() {
+        return;
+    }
+    let gate = server.keyspace.lock_all();
+    let stamp = server.propagation.last_stamp();
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while server.primary.processed_stamp() < stamp {
+        if Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let replid = server.primary.ids(&server.process.replid).replid;
+    let offset = server.primary.offset();
+    drop(gate);
+    *server.replica.master_replid.lock() = Some(replid);
+    server.replica.offset.store(offset, Relaxed);
+    *server.replica.cached_at_stamp.lock() = Some(stamp);
+    tracing::info!(
+        "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer."
+    );
 }
 
 /// Becoming a primary (REPLICAOF NO ONE): a new replication id, the old one kept as
@@ -194,6 +230,14 @@ fn link(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<
         &mut input,
         &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
     )?;
+    // A write since this former primary took its own id and offset: they no longer
+    // describe the data.
+    if let Some(stamp) = state.cached_at_stamp.lock().take()
+        && server.propagation.last_stamp() != stamp
+    {
+        tracing::info!("Discarding previously cached master state.");
+        *state.master_replid.lock() = None;
+    }
     let cached = state.master_replid.lock().clone();
     let (replid, from) = match &cached {
         Some(id) => (id.clone(), (state.offset.load(Relaxed) + 1).to_string()),

@@ -89,7 +89,8 @@ fn ping_replicas(server: &Server, last: &mut Instant) {
         .unwrap_or(10);
     if last.elapsed() >= Duration::from_secs(period.max(1)) {
         *last = Instant::now();
-        if !server.primary.replicas().is_empty() {
+        // A replica's stream is its primary's: it adds no PINGs of its own.
+        if !server.primary.replicas().is_empty() && !server.replica.is_replica() {
             server.primary.append_command(&[b"PING"]);
         }
     }

@@ -187,7 +187,7 @@ fn manual_failover_swaps_roles() {
     if skip_without_redis() {
         return;
     }
-    let (_servers, ports) = six_nodes();
+    let (servers, ports) = six_nodes();
     let mut replaced = Replacements::default();
     for mode in [None, Some("FORCE"), Some("TAKEOVER")] {
         let (primary, replica, slot) = a_shard(ports[0]);
@@ -213,6 +213,18 @@ fn manual_failover_swaps_roles() {
         // The next round's primary must know its replica (see MixedCluster::settle).
         wait_agree(&ports);
         assert_all_present(replica, &keys);
+        if mode.is_none() {
+            // The old primary continues from its own id and offset, which the new one
+            // kept as replid2: a partial resync, no snapshot.
+            let old = servers.iter().find(|s| s.port == primary).expect("server");
+            wait_link_up(primary, Duration::from_secs(20)).expect("old primary synced");
+            assert!(
+                old.log()
+                    .contains("Successful partial resynchronization with master."),
+                "{}",
+                old.log()
+            );
+        }
         assert_eq!(
             c_cmd(replica, &["SET", &keys[0], "after"]),
             Resp::Simple("OK".into()),

@@ -3,6 +3,8 @@
 //! db; Redis's replies and errors for each case, checked side by side; the source drops a
 //! moved key on its replicas too.
 
+use std::time::Duration;
+
 use crate::common::{RawClient, Resp, TestServer, free_port, skip_without_redis};
 
 fn ok() -> Resp {
@@ -190,10 +192,11 @@ fn a_migrated_key_leaves_the_replicas_too() {
     let primary = TestServer::tessera(&["--repl-diskless-sync-delay", "0"]);
     let replica = TestServer::tessera(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let target = TestServer::tessera(&[]);
+    super::failover::wait_link_up(replica.port, Duration::from_secs(20)).expect("replica synced");
     let mut p = primary.client();
     p.cmd(&["SET", "gone", "1"]);
     p.cmd(&["SET", "copied", "2"]);
-    assert_eq!(p.cmd(&["WAIT", "1", "5000"]), Resp::Int(1));
+    assert_eq!(p.cmd(&["WAIT", "1", "10000"]), Resp::Int(1));
     let mut r = replica.client();
     assert_eq!(r.cmd(&["EXISTS", "gone", "copied"]), Resp::Int(2));
     assert_eq!(migrate(&mut p, target.port, &["gone", "0", "5000"]), ok());
@@ -201,7 +204,7 @@ fn a_migrated_key_leaves_the_replicas_too() {
         migrate(&mut p, target.port, &["copied", "0", "5000", "COPY"]),
         ok()
     );
-    assert_eq!(p.cmd(&["WAIT", "1", "5000"]), Resp::Int(1));
+    assert_eq!(p.cmd(&["WAIT", "1", "10000"]), Resp::Int(1));
     assert_eq!(r.cmd(&["EXISTS", "gone"]), Resp::Int(0), "DEL replicated");
     assert_eq!(
         r.cmd(&["EXISTS", "copied"]),
