@@ -165,10 +165,13 @@ fn killed_or_frozen_primary_is_replaced_by_its_replica() {
         .unwrap_or_else(|log| panic!("restart failed:\n{log}"));
     servers.push(back);
     wait_role(primary, "slave", Duration::from_secs(30)).expect("old primary demoted");
+    wait_link_up(primary, Duration::from_secs(30)).expect("old primary synced");
     wait_ok(&ports, 6, Duration::from_secs(30)).expect("cluster ok with all six");
 
     // SIGSTOP past the node timeout, then SIGCONT: demoted, rejoins as a replica.
     let (primary, replica, _) = a_shard(ports[0]);
+    // A replica that never synced is too stale to be elected (its data age is unbounded).
+    wait_link_up(replica, Duration::from_secs(30)).expect("replica synced");
     let i = by_port(&mut servers, primary);
     let pid = servers[i].pid() as i32;
     // SAFETY: signals a child process this test started and still owns.
