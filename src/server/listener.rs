@@ -121,7 +121,9 @@ pub fn run(server: Arc<Server>, listeners: Vec<std::net::TcpListener>) {
     wait_for_shutdown(&server);
 }
 
-/// Blocks until SHUTDOWN, SIGTERM or SIGINT.
+/// Blocks until SHUTDOWN, or until SIGTERM or SIGINT finds the shutdown save done. A
+/// signal whose save fails leaves the server running, as Redis's does (`serverCron()`'s
+/// `shutdown_asap`): acknowledged writes are not dropped for want of disk.
 fn wait_for_shutdown(server: &Arc<Server>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,13 +133,21 @@ fn wait_for_shutdown(server: &Arc<Server>) {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).ok();
         let mut int = signal(SignalKind::interrupt()).ok();
-        tokio::select! {
-            _ = server.shutdown_requested.notified() => {}
-            _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {
-                tracing::warn!("Received SIGTERM scheduling shutdown...");
-            }
-            _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {
-                tracing::warn!("Received SIGINT scheduling shutdown...");
+        loop {
+            let name = tokio::select! {
+                _ = server.shutdown_requested.notified() => return,
+                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => "SIGTERM",
+                _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => "SIGINT",
+            };
+            tracing::warn!("Received {name} scheduling shutdown...");
+            match server.shutdown_save(false, false) {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!("Error trying to save the DB, can't exit: {e}");
+                    tracing::warn!(
+                        "{name} received but errors trying to shut down the server, check the logs for more information"
+                    );
+                }
             }
         }
     });

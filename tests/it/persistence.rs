@@ -245,3 +245,40 @@ fn bad_files_stop_the_server_with_a_reason() {
         );
     }
 }
+
+/// SIGTERM whose shutdown save fails leaves the server running, as redis-server's does;
+/// the next SIGTERM, once the save can succeed, stops it with the data on disk.
+#[test]
+fn sigterm_with_a_failing_save_keeps_serving() {
+    if skip_without_redis() {
+        return;
+    }
+    for redis in [false, true] {
+        let args = ["--save", "3600 1"];
+        let mut server = if redis {
+            TestServer::redis(&args)
+        } else {
+            TestServer::tessera(&args)
+        };
+        let kind = if redis { "redis-server" } else { "tessera" };
+        let mut c = server.client();
+        assert_eq!(c.cmd(&["SET", "k", "v"]), Resp::Simple("OK".into()));
+        // The snapshot cannot be renamed into place over a directory.
+        let blocker = server.dir.path().join("dump.rdb");
+        std::fs::create_dir(&blocker).expect("mkdir");
+        // SAFETY: signals a child process this test started and still owns.
+        unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(server.alive(), "{kind} exited after a failed shutdown save");
+        assert_eq!(
+            RawClient::connect(server.port).cmd(&["GET", "k"]),
+            Resp::Bulk(b"v".to_vec()),
+            "{kind} still serves"
+        );
+        std::fs::remove_dir(&blocker).expect("rmdir");
+        // SAFETY: as above.
+        unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) };
+        assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0), "{kind}");
+        assert!(blocker.is_file(), "{kind} saved on the second SIGTERM");
+    }
+}
