@@ -41,11 +41,12 @@ struct RestoreOptions {
     absttl: bool,
     /// Seconds idle to set (IDLETIME).
     idle: Option<u64>,
+    /// The LFU counter to set (FREQ).
+    freq: Option<u8>,
 }
 
 fn parse_options(argv: &Argv<'_>) -> Result<RestoreOptions, CmdError> {
     let mut opts = RestoreOptions::default();
-    let mut freq_given = false;
     let mut j = 4;
     while j < argv.len() {
         let opt = argv.get(j);
@@ -54,7 +55,7 @@ fn parse_options(argv: &Argv<'_>) -> Result<RestoreOptions, CmdError> {
             opts.replace = true;
         } else if is(opt, "absttl") {
             opts.absttl = true;
-        } else if let Some(v) = value.filter(|_| is(opt, "idletime") && !freq_given) {
+        } else if let Some(v) = value.filter(|_| is(opt, "idletime") && opts.freq.is_none()) {
             let idle = args::int(v)?;
             if idle < 0 {
                 return Err(CmdError::err("Invalid IDLETIME value, must be >= 0"));
@@ -66,8 +67,7 @@ fn parse_options(argv: &Argv<'_>) -> Result<RestoreOptions, CmdError> {
             if !(0..=255).contains(&freq) {
                 return Err(CmdError::err("Invalid FREQ value, must be >= 0 and <= 255"));
             }
-            // Keys carry no LFU counter (see OBJECT FREQ): the value is checked, not kept.
-            freq_given = true;
+            opts.freq = Some(freq as u8);
             j += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -119,6 +119,9 @@ fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     if let Some(idle) = opts.idle.filter(|_| !lfu) {
         d.at_mut(pos).lru = idle_clock(ctx.fx.lru_clock, idle);
+    }
+    if let Some(freq) = opts.freq.filter(|_| lfu) {
+        d.at_mut(pos).lru = crate::keyspace::lfu::with_counter(ctx.fx.now_ms, freq);
     }
     ctx.fx.notify(EventClass::GENERIC, "restore", key);
     if ttl != 0 && !opts.absttl {

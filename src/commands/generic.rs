@@ -567,7 +567,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         key: SmallBytes::from_slice(dst),
         value: source.value.clone(),
         expire_at: source.expire_at,
-        lru: ctx.fx.lru_clock,
+        lru: ctx.fx.new_lru_field(),
         str_encoding: source.str_encoding,
     };
     let target = locked.db(dst, dst_db);
@@ -1062,23 +1062,16 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     })
 }
 
-/// The counter a new key starts with under an LFU policy (Redis's `LFU_INIT_VAL`).
-const LFU_INIT_VAL: u64 = 5;
-
-/// OBJECT FREQ. Keys carry no LFU counter yet, only their last access time, so this is
-/// the counter of a key not accessed since: Redis's initial value decayed by one per
-/// `lfu-decay-time` minutes idle (as `LFUDecrAndReturn()` decays).
+/// OBJECT FREQ: the key's LFU counter after its idle decay, not counting this lookup.
 fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let decay_minutes: u64 = ctx.server.config.get("lfu-decay-time").parse().unwrap_or(1);
     object_lookup(ctx, argv, |ctx, e| {
-        if !lfu_policy(ctx) {
+        let Some(lfu) = ctx.settings.lfu else {
             return Err(CmdError::err(
                 "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             ));
-        }
-        let idle_minutes = idle_seconds(ctx.fx.lru_clock, e.lru) / 60;
-        let periods = idle_minutes.checked_div(decay_minutes).unwrap_or(0);
-        ctx.reply.int(LFU_INIT_VAL.saturating_sub(periods) as i64);
+        };
+        let freq = crate::keyspace::lfu::counter(e.lru, ctx.fx.now_ms, lfu.decay_minutes);
+        ctx.reply.int(i64::from(freq));
         Ok(())
     })
 }

@@ -75,6 +75,8 @@ pub struct Settings {
     pub daemonize: bool,
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    /// The LFU parameters while an `*-lfu` policy is in force.
+    pub lfu: Option<crate::keyspace::lfu::Lfu>,
     pub active_expire_effort: u32,
     pub pubsub_limit: BufferLimit,
     pub normal_limit: BufferLimit,
@@ -772,6 +774,12 @@ fn build_settings(values: &[String]) -> Settings {
         daemonize: bool_("daemonize"),
         maxmemory: get("maxmemory").parse().unwrap_or(0),
         maxmemory_policy: get("maxmemory-policy").to_string(),
+        lfu: get("maxmemory-policy")
+            .ends_with("-lfu")
+            .then(|| crate::keyspace::lfu::Lfu {
+                log_factor: int("lfu-log-factor") as u32,
+                decay_minutes: int("lfu-decay-time") as u32,
+            }),
         active_expire_effort: int("active-expire-effort") as u32,
         pubsub_limit: limits.pubsub,
         normal_limit: limits.normal,

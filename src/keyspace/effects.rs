@@ -121,6 +121,8 @@ pub struct Effects {
     pub now_ms: i64,
     /// LRU clock (seconds) stamped on accessed keys.
     pub lru_clock: u32,
+    /// Under an LFU maxmemory policy, keys carry access counters instead (see [`super::lfu`]).
+    pub lfu: Option<super::lfu::Lfu>,
     /// The client's selected database.
     pub db: usize,
     /// Enabled notification classes (a snapshot of `notify-keyspace-events`).
@@ -281,6 +283,24 @@ impl Effects {
         self.last_stamp = batch.stamp;
         if let Some(p) = &self.propagation {
             p.submit(batch);
+        }
+    }
+
+    /// An accessed entry's new `lru` field: the LRU clock, or its LFU counter bumped.
+    #[inline]
+    pub fn touched(&self, field: u32) -> u32 {
+        match self.lfu {
+            Some(lfu) => super::lfu::touched(field, self.now_ms, lfu),
+            None => self.lru_clock,
+        }
+    }
+
+    /// A new entry's `lru` field.
+    #[inline]
+    pub fn new_lru_field(&self) -> u32 {
+        match self.lfu {
+            Some(_) => super::lfu::new_field(self.now_ms),
+            None => self.lru_clock,
         }
     }
 

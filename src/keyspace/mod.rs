@@ -13,6 +13,7 @@
 pub mod bytes;
 pub mod dense;
 pub mod effects;
+pub mod lfu;
 pub mod list;
 pub mod lock;
 pub mod propagation;
@@ -142,7 +143,8 @@ impl Db {
         match found {
             Some(pos) => {
                 if !flags.contains(LookupFlags::NOTOUCH) {
-                    self.table.at_mut(pos).lru = fx.lru_clock;
+                    let e = self.table.at_mut(pos);
+                    e.lru = fx.touched(e.lru);
                 }
                 if !flags.contains(LookupFlags::NOSTATS) {
                     fx.keyspace_hits += 1;
@@ -205,7 +207,8 @@ impl Db {
     /// event (behaves like `dbAdd()`). Returns its position.
     pub fn add(&mut self, key: &[u8], value: Value, fx: &mut Effects) -> usize {
         fx.notify(EventClass::NEW, "new", key);
-        self.table.insert_new(Entry::new(key, value, fx.lru_clock))
+        self.table
+            .insert_new(Entry::new(key, value, fx.new_lru_field()))
     }
 
     /// Stores `value` under `key`, replacing any value; the expiry is cleared unless
@@ -226,7 +229,11 @@ impl Db {
                 let e = self.table.at_mut(pos);
                 e.value = value;
                 e.str_encoding = StrEncoding::Auto;
-                e.lru = fx.lru_clock;
+                // The new value is a new object for LRU; LFU keeps the old one's counter,
+                // which the command's own lookup already bumped (`dbOverwrite()`).
+                if fx.lfu.is_none() {
+                    e.lru = fx.lru_clock;
+                }
                 if !keep_ttl && e.expire_at != 0 {
                     let old = std::mem::replace(&mut e.expire_at, 0);
                     self.expiry.track(old, 0);

@@ -391,6 +391,7 @@ impl Exec<'_> {
         }
         self.fx
             .reset(now_ms, self.client.db, self.settings.notify_keyspace_events);
+        self.fx.lfu = self.settings.lfu;
         let nested = self.client.in_exec;
         if !nested {
             // Every stamp taken is submitted before another command can take one here.

@@ -199,3 +199,37 @@ fn idletime_is_restored_and_streams_are_refused() {
     assert_eq!(reply, Resp::Error("ERR Bad data format".into()));
     assert_eq!(ours.cmd(&["EXISTS", "stream"]), Resp::Int(0));
 }
+
+/// RESTORE ... FREQ sets the LFU counter under an LFU policy, as on redis-server.
+#[test]
+fn restore_freq_sets_the_lfu_counter() {
+    if skip_without_redis() {
+        return;
+    }
+    let mut seen = Vec::new();
+    for server in [TestServer::tessera(&[]), TestServer::redis(&[])] {
+        let mut c = server.client();
+        c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+        c.cmd(&["SET", "k", "v"]);
+        let payload = match c.cmd(&["DUMP", "k"]) {
+            Resp::Bulk(b) => b,
+            other => panic!("DUMP: {other:?}"),
+        };
+        let mut restore: Vec<&[u8]> = vec![b"RESTORE", b"k2", b"0", &payload, b"FREQ", b"100"];
+        assert_eq!(
+            parse_resp(&c.cmd_raw(&restore)).map(|r| r.0),
+            Some(Resp::Simple("OK".into()))
+        );
+        restore[1] = b"k3";
+        restore[5] = b"255";
+        c.cmd_raw(&restore);
+        seen.push((
+            c.cmd(&["OBJECT", "FREQ", "k2"]),
+            c.cmd(&["OBJECT", "FREQ", "k3"]),
+            c.cmd(&["OBJECT", "FREQ", "k"]),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "Tessera, then redis-server");
+    assert_eq!(seen[0].0, Resp::Int(100));
+    assert_eq!(seen[0].1, Resp::Int(255));
+}
