@@ -239,14 +239,21 @@ fn database_sizes<'a>(shards: impl Iterator<Item = &'a ShardData>) -> Vec<(usize
         .collect()
 }
 
+/// How loaded keys' access fields are set: the LRU clock (minus any idle time the file
+/// gives), or, under an LFU policy, the file's counter (or the initial one) as of now.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccessClock {
+    pub lru_clock: u32,
+    pub lfu_now_ms: Option<i64>,
+}
+
 /// Loads an RDB file into `keyspace`; keys already expired are dropped. A key that is
-/// already there fails the load, unless `replace`. `lru_clock` dates the keys' last access
-/// (minus any idle time the file gives).
+/// already there fails the load, unless `replace`.
 pub fn load_rdb(
     keyspace: &Keyspace,
     path: &Path,
     opts: &LoadOptions,
-    lru_clock: u32,
+    clock: AccessClock,
     replace: bool,
 ) -> Result<LoadSummary, RdbError> {
     let file = File::open(path).map_err(RdbError::Io)?;
@@ -257,11 +264,14 @@ pub fn load_rdb(
         if !replace && db.peek(record.key.as_slice()).is_some() {
             return false;
         }
-        let lru = match record.idle_secs {
-            Some(idle) => {
-                lru_clock.wrapping_sub(idle.min(u64::from(u32::MAX)) as u32) & ((1 << 24) - 1)
+        let lru = match (clock.lfu_now_ms, record.freq, record.idle_secs) {
+            (Some(now), Some(freq), _) => crate::keyspace::lfu::with_counter(now, freq),
+            (Some(now), None, _) => crate::keyspace::lfu::new_field(now),
+            (None, _, Some(idle)) => {
+                let idle = idle.min(u64::from(u32::MAX)) as u32;
+                clock.lru_clock.wrapping_sub(idle) & ((1 << 24) - 1)
             }
-            None => lru_clock,
+            (None, _, None) => clock.lru_clock,
         };
         let mut entry = Entry::new(record.key.as_slice(), record.value, lru);
         entry.expire_at = record.expire_at;
@@ -293,6 +303,7 @@ mod tests {
             records: RecordOptions {
                 compress: true,
                 lru_clock: None,
+                lfu: None,
             },
             checksum: true,
             commands: false,
@@ -375,7 +386,7 @@ mod tests {
             limits: EncodingLimits::default(),
             now_ms: 0,
         };
-        let got = load_rdb(&loaded, &path, &opts, 0, false).expect("loads");
+        let got = load_rdb(&loaded, &path, &opts, AccessClock::default(), false).expect("loads");
         assert_eq!(got.keys_loaded, 2 * PAIRS as u64);
         for i in 0..PAIRS {
             let (a, b) = (int_of(&loaded, &key('a', i)), int_of(&loaded, &key('b', i)));
@@ -405,7 +416,16 @@ mod tests {
             b"REDIS0012".to_vec(),
         ] {
             std::fs::write(&path, &bad).expect("write");
-            assert!(load_rdb(&Keyspace::new(16), &path, &opts, 0, false).is_err());
+            assert!(
+                load_rdb(
+                    &Keyspace::new(16),
+                    &path,
+                    &opts,
+                    AccessClock::default(),
+                    false
+                )
+                .is_err()
+            );
         }
         std::fs::write(&path, &good).expect("write");
         let missing_dir = dir.path().join("nope").join("dump.rdb");

@@ -99,6 +99,7 @@ impl Server {
             records: RecordOptions {
                 compress: settings.rdb_compression,
                 lru_clock: lru.then(|| lru_clock(now)),
+                lfu: settings.lfu.map(|l| (now, l.decay_minutes)),
             },
             checksum: self.config.get("rdbchecksum") == "yes",
             commands: false,
@@ -278,7 +279,11 @@ impl Server {
             limits: settings.encoding_limits(),
             now_ms: now,
         };
-        let summary = save::load_rdb(&self.keyspace, path, &opts, lru_clock(now), replace)?;
+        let clock = save::AccessClock {
+            lru_clock: lru_clock(now),
+            lfu_now_ms: settings.lfu.map(|_| now),
+        };
+        let summary = save::load_rdb(&self.keyspace, path, &opts, clock, replace)?;
         self.rdb
             .last_load_keys_loaded
             .store(summary.keys_loaded, Relaxed);

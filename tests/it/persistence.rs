@@ -282,3 +282,52 @@ fn sigterm_with_a_failing_save_keeps_serving() {
         assert!(blocker.is_file(), "{kind} saved on the second SIGTERM");
     }
 }
+
+/// Under an LFU policy the RDB carries each key's access counter (RDB_OPCODE_FREQ), read
+/// back by the other server in both directions.
+#[test]
+fn lfu_counters_travel_in_the_rdb_both_ways() {
+    if skip_without_redis() {
+        return;
+    }
+    // Every access counts, and idle keys never decay: the counts are exact.
+    let args = [
+        "--maxmemory-policy",
+        "allkeys-lfu",
+        "--lfu-log-factor",
+        "0",
+        "--lfu-decay-time",
+        "0",
+    ];
+    for tessera_writes in [true, false] {
+        let writer = if tessera_writes {
+            TestServer::tessera(&args)
+        } else {
+            TestServer::redis(&args)
+        };
+        let mut w = writer.client();
+        w.cmd(&["SET", "k", "v"]);
+        for _ in 0..4 {
+            w.cmd(&["GET", "k"]);
+        }
+        assert_eq!(w.cmd(&["OBJECT", "FREQ", "k"]), Resp::Int(9));
+        assert_eq!(w.cmd(&["SAVE"]), Resp::Simple("OK".into()));
+        let rdb = std::fs::read(writer.dir.path().join("dump.rdb")).expect("dump.rdb");
+        let files: [(&str, &[u8]); 1] = [("dump.rdb", &rdb)];
+        let reader = if tessera_writes {
+            TestServer::redis_with_files(&files, &args)
+        } else {
+            TestServer::tessera_with_files(&files, &args)
+        };
+        assert_eq!(
+            reader.client().cmd(&["OBJECT", "FREQ", "k"]),
+            Resp::Int(9),
+            "written by {}",
+            if tessera_writes {
+                "Tessera"
+            } else {
+                "redis-server"
+            }
+        );
+    }
+}

@@ -50,6 +50,8 @@ pub struct RecordOptions {
     pub compress: bool,
     /// Write each key's idle time (an LRU `maxmemory-policy`), relative to this clock.
     pub lru_clock: Option<u32>,
+    /// Write each key's LFU counter (an LFU policy): the time and `lfu-decay-time`.
+    pub lfu: Option<(i64, u32)>,
 }
 
 /// The magic, the version and the AUX fields; then SELECTDB + RESIZEDB for each database
@@ -108,6 +110,10 @@ fn write_record(w: &mut RdbWriter<'_>, entry: &Entry, opts: RecordOptions) {
         w.byte(opcodes::IDLE);
         w.length(u64::from(clock.wrapping_sub(entry.lru) & LRU_CLOCK_MAX));
     }
+    if let Some((now_ms, decay)) = opts.lfu {
+        w.byte(opcodes::FREQ);
+        w.byte(crate::keyspace::lfu::counter(entry.lru, now_ms, decay));
+    }
     value::write_keyed(w, &entry.key, &entry.value);
 }
 
@@ -136,6 +142,8 @@ pub struct Record {
     pub expire_at: i64,
     /// Seconds idle, when the file says.
     pub idle_secs: Option<u64>,
+    /// The LFU counter, when the file says.
+    pub freq: Option<u8>,
 }
 
 /// What a load found.
@@ -206,6 +214,7 @@ pub fn load(
     let mut db = 0;
     let mut expire_at = 0i64;
     let mut idle_secs = None;
+    let mut freq = None;
     loop {
         let op = r.byte()?;
         match op {
@@ -220,10 +229,7 @@ pub fn load(
                 expire_at = i64::from(i32::from_le_bytes(b)) * 1000;
             }
             opcodes::IDLE => idle_secs = Some(r.length()?),
-            opcodes::FREQ => {
-                // Keys carry no LFU counter: read past it.
-                r.byte()?;
-            }
+            opcodes::FREQ => freq = Some(r.byte()?),
             opcodes::SELECTDB => {
                 db = r.count()?;
                 if db >= opts.databases {
@@ -252,6 +258,7 @@ pub fn load(
                         summary.empty_keys_skipped += 1;
                         expire_at = 0;
                         idle_secs = None;
+                        freq = None;
                         continue;
                     }
                     other => other?,
@@ -265,6 +272,7 @@ pub fn load(
                         value,
                         expire_at,
                         idle_secs,
+                        freq,
                     };
                     if !store(record) {
                         return Err(RdbError::corrupt("duplicate key"));
@@ -273,6 +281,7 @@ pub fn load(
                 }
                 expire_at = 0;
                 idle_secs = None;
+                freq = None;
             }
         }
     }
