@@ -44,6 +44,10 @@ pub struct ReplicaState {
     /// of the primary it continues from: a later write means they no longer describe the
     /// data, and the sync must be full.
     cached_at_stamp: Mutex<Option<u64>>,
+    /// The snapshot being received: its length (0 while a diskless one streams, as Redis
+    /// shows it) and the bytes read so far (INFO master_sync_*).
+    pub sync_total_bytes: AtomicI64,
+    pub sync_read_bytes: AtomicU64,
 }
 
 impl ReplicaState {
@@ -301,12 +305,15 @@ fn load_payload(server: &Server, input: &mut BufReader<TcpStream>) -> Result<boo
     let header = read_line(input)?;
     let path = std::path::PathBuf::from(format!("temp-{}-replica.rdb", std::process::id()));
     let mut file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let state = &server.replica;
+    state.sync_read_bytes.store(0, Relaxed);
     let received = match header.strip_prefix("$EOF:") {
         Some(mark) => {
             tracing::info!(
                 "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
             );
-            copy_until_mark(input, &mut file, mark.as_bytes())
+            state.sync_total_bytes.store(0, Relaxed);
+            copy_until_mark(state, input, &mut file, mark.as_bytes())
         }
         None => {
             let len: u64 = header
@@ -314,11 +321,16 @@ fn load_payload(server: &Server, input: &mut BufReader<TcpStream>) -> Result<boo
                 .and_then(|l| l.parse().ok())
                 .ok_or_else(|| format!("a bad payload header from the primary: {header}"))?;
             tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
-            match std::io::copy(&mut input.by_ref().take(len), &mut file) {
-                Ok(n) if n == len => Ok(()),
-                Ok(_) => Err("the primary closed the link during the payload".into()),
-                Err(e) => Err(e.to_string()),
-            }
+            state
+                .sync_total_bytes
+                .store(i64::try_from(len).unwrap_or(i64::MAX), Relaxed);
+            copy_counted(state, &mut input.by_ref().take(len), &mut file).and_then(|n| {
+                if n == len {
+                    Ok(())
+                } else {
+                    Err("the primary closed the link during the payload".into())
+                }
+            })
         }
     };
     if let Err(e) = received {
@@ -337,8 +349,31 @@ fn load_payload(server: &Server, input: &mut BufReader<TcpStream>) -> Result<boo
     loaded.map(|_| header.starts_with("$EOF:"))
 }
 
+/// Copies `input` to `out` to its end, counting the bytes for INFO as they arrive.
+fn copy_counted(
+    state: &ReplicaState,
+    input: &mut impl Read,
+    out: &mut std::fs::File,
+) -> Result<u64, String> {
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        out.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
+        total += n as u64;
+        state.sync_read_bytes.fetch_add(n as u64, Relaxed);
+        state.last_io_ms.store(now_ms(), Relaxed);
+    }
+}
+
 /// Copies `input` to `out` until the stream ends with `mark` (which is not copied).
 fn copy_until_mark(
+    state: &ReplicaState,
     input: &mut BufReader<TcpStream>,
     out: &mut std::fs::File,
     mark: &[u8],
@@ -357,6 +392,8 @@ fn copy_until_mark(
             Err(e) => return Err(e.to_string()),
         };
         tail.extend_from_slice(&chunk[..n]);
+        state.sync_read_bytes.fetch_add(n as u64, Relaxed);
+        state.last_io_ms.store(now_ms(), Relaxed);
         if tail.ends_with(mark) {
             let body = tail.len() - mark.len();
             return out.write_all(&tail[..body]).map_err(|e| e.to_string());

@@ -533,6 +533,7 @@ fn replication_section(server: &Server, b: &mut String) {
     if let Some((host, port)) = &upstream {
         let link_offset = replica.offset.load(Relaxed);
         let up = replica.link_up.load(Relaxed);
+        let syncing = replica.sync_in_progress.load(Relaxed);
         let _ = write!(
             b,
             "role:slave\r\n\
@@ -541,30 +542,51 @@ fn replication_section(server: &Server, b: &mut String) {
              master_link_status:{}\r\n\
              master_last_io_seconds_ago:{}\r\n\
              master_sync_in_progress:{}\r\n\
-             {}\
              slave_read_repl_offset:{link_offset}\r\n\
-             slave_repl_offset:{link_offset}\r\n\
-             slave_priority:{}\r\n\
-             slave_read_only:{}\r\n\
-             replica_announced:1\r\n",
+             slave_repl_offset:{link_offset}\r\n",
             if up { "up" } else { "down" },
             if up {
                 (now - replica.last_io_ms.load(Relaxed)).max(0) / 1000
             } else {
                 -1
             },
-            replica.sync_in_progress.load(Relaxed) as u8,
-            if up {
-                String::new()
+            syncing as u8,
+        );
+        if syncing {
+            // The snapshot being received: 0 total while a diskless one streams (its
+            // length is not known until its end mark), as Redis shows it.
+            let total = replica.sync_total_bytes.load(Relaxed);
+            let read = replica.sync_read_bytes.load(Relaxed) as i64;
+            let perc = if total != 0 {
+                read as f64 / total as f64 * 100.0
             } else {
-                let since = replica.down_since_ms.load(Relaxed);
-                let secs = if since == 0 {
-                    -1
-                } else {
-                    (now - since).max(0) / 1000
-                };
-                format!("master_link_down_since_seconds:{secs}\r\n")
-            },
+                0.0
+            };
+            let _ = write!(
+                b,
+                "master_sync_total_bytes:{total}\r\n\
+                 master_sync_read_bytes:{read}\r\n\
+                 master_sync_left_bytes:{}\r\n\
+                 master_sync_perc:{perc:.2}\r\n\
+                 master_sync_last_io_seconds_ago:{}\r\n",
+                total - read,
+                (now - replica.last_io_ms.load(Relaxed)).max(0) / 1000,
+            );
+        }
+        if !up {
+            let since = replica.down_since_ms.load(Relaxed);
+            let secs = if since == 0 {
+                -1
+            } else {
+                (now - since).max(0) / 1000
+            };
+            let _ = write!(b, "master_link_down_since_seconds:{secs}\r\n");
+        }
+        let _ = write!(
+            b,
+            "slave_priority:{}\r\n\
+             slave_read_only:{}\r\n\
+             replica_announced:1\r\n",
             server.config.get("replica-priority"),
             server.config.settings().replica_read_only as u8,
         );
