@@ -63,8 +63,6 @@ OUT=$ROOT/target/bench/failover-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/failover-bench.XXXXXX")
 
-# Microseconds since the epoch (EPOCHREALTIME's separator follows the locale).
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
 cli() { local port=$1; shift; timeout 2 redis-cli -h "$HOST" -p "$port" "$@" 2>/dev/null | tr -d '\r'; }
 
 # scripts/cluster.sh for one kind of server: its own ports and DATA_DIR under $WORK.
@@ -101,15 +99,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# "master_port replica_port" for each master with a replica, masters in port order.
-master_replica_pairs() {
-    cli "$1" cluster nodes | awk '
-        {split($2, a, "@"); n = split(a[1], b, ":"); port[$1] = b[n]}
-        $3 ~ /(^|,)master(,|$)/ && $3 !~ /fail/ {m[$1] = 1}
-        $3 ~ /(^|,)slave(,|$)/ {r[$4] = $1}
-        END {for (id in m) if (id in r) print port[id], port[r[id]]}' | sort -n
-}
 
 # Nothing once the failover is complete; else the first reason it is not yet.
 not_recovered() {
@@ -149,7 +138,7 @@ run_once() {
     done
 
     local pairs=() master replica
-    mapfile -t pairs < <(master_replica_pairs "$first")
+    mapfile -t pairs < <(cli "$first" cluster nodes | master_replica_pairs)
     [ ${#pairs[@]} -gt 0 ] || die "$kind run $run: no master with a replica in CLUSTER NODES of $first"
     read -r master replica <<<"${pairs[$(((run - 1) % ${#pairs[@]}))]}"
 

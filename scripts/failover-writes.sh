@@ -80,15 +80,6 @@ trap 'exit 143' TERM
 
 PORTS=$(seq -s, "$PORT" $((PORT + NODES - 1)))
 
-# "master_port replica_port" for each live master with a replica, in port order.
-master_replica_pairs() {
-    cli "$1" cluster nodes | awk '
-        {split($2, a, "@"); n = split(a[1], b, ":"); port[$1] = b[n]}
-        $3 ~ /(^|,)master(,|$)/ && $3 !~ /fail/ {m[$1] = 1}
-        $3 ~ /(^|,)slave(,|$)/ && $3 !~ /fail/ {r[$4] = $1}
-        END {for (id in m) if (id in r) print port[id], port[r[id]]}' | sort -n
-}
-
 # Waits until `check` (a function, with its arguments) prints nothing; dies with its last
 # output after RECOVER_TIMEOUT seconds.
 wait_for() {
@@ -131,7 +122,7 @@ done
 
 ALL=($(seq "$PORT" $((PORT + NODES - 1))))
 for ((round = 1; round <= ROUNDS; round++)); do
-    mapfile -t pairs < <(master_replica_pairs "${ALL[0]}")
+    mapfile -t pairs < <(cli "${ALL[0]}" cluster nodes | master_replica_pairs)
     [ ${#pairs[@]} -gt 0 ] || die "round $round: no master with a replica"
     read -r master replica <<<"${pairs[$(((round - 1) % ${#pairs[@]}))]}"
     wait_for "round $round: replica $replica synced" link_up "$replica"

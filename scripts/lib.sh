@@ -31,3 +31,16 @@ start_time() {
     stat=${stat##*) }
     awk '{print $20}' <<<"$stat"
 }
+
+# Microseconds since the epoch (EPOCHREALTIME's separator follows the locale; bash 5).
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
+
+# Reads CLUSTER NODES; prints "master_port replica_port" for each live master with a live
+# replica, masters in port order.
+master_replica_pairs() {
+    awk '
+        {split($2, a, "@"); n = split(a[1], b, ":"); port[$1] = b[n]}
+        $3 ~ /(^|,)master(,|$)/ && $3 !~ /fail/ {m[$1] = 1}
+        $3 ~ /(^|,)slave(,|$)/ && $3 !~ /fail/ {r[$4] = $1}
+        END {for (id in m) if (id in r) print port[id], port[r[id]]}' | sort -n
+}

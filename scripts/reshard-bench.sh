@@ -19,6 +19,7 @@
 # Usage: scripts/reshard-bench.sh        KEYS=100000 RUNS=1 scripts/reshard-bench.sh
 # Settings: KEYS=1000000  SLOTS=4000  PIPELINE=10  RUNS=1
 #           TESSERA_PORT=7700  REDIS_PORT=7800 (first of 3 ports each; bus ports +10000)
+#           TESSERA=target/release/tessera-server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -31,6 +32,7 @@ PIPELINE=${PIPELINE:-10}
 RUNS=${RUNS:-1}
 TESSERA_PORT=${TESSERA_PORT:-7700}
 REDIS_PORT=${REDIS_PORT:-7800}
+TESSERA=${TESSERA:-}
 HOST=127.0.0.1
 
 die() { echo "reshard-bench.sh: $*" >&2; exit 1; }
@@ -48,7 +50,7 @@ mkdir -p "$OUT"
 
 cluster() {
     local kind=$1; shift
-    local server=$ROOT/target/release/tessera-server port=$TESSERA_PORT
+    local server=$TESSERA port=$TESSERA_PORT
     if [ "$kind" = redis ]; then server=redis-server port=$REDIS_PORT; fi
     env SERVER="$server" PORT="$port" NODES=3 REPLICAS=0 NODE_TIMEOUT=15000 \
         HOST=$HOST DATA_DIR="$WORK/$kind" scripts/cluster.sh "$@"
@@ -65,7 +67,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 cli() { local port=$1; shift; timeout 10 redis-cli -h "$HOST" -p "$port" "$@" 2>/dev/null | tr -d '\r'; }
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
 
 RESULT=''
 run_once() {

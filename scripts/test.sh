@@ -19,10 +19,15 @@ fi
 redis-server --version
 
 # redis-py, for the client interop test (from PyPI).
-if ! python3 -c "import redis" 2>/dev/null; then
+# (redis.cluster, redis.backoff, redis.retry and redis.crc: redis-py 4.1 or later.)
+if ! python3 -c "import redis.cluster, redis.backoff, redis.retry, redis.crc" 2>/dev/null; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
     echo "== installing redis-py (client interop test)"
-    python3 -m pip install --quiet --disable-pip-version-check redis \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages redis
+    python3 -m pip install --quiet --disable-pip-version-check --upgrade redis \
+        || python3 -m pip install --quiet --disable-pip-version-check --upgrade --break-system-packages redis
 fi
 
 # Tests that need the reference peer fail (instead of skipping) when it is missing.
@@ -40,9 +45,9 @@ else
 fi
 
 # Issue 7, point 4: acknowledged writes survive kill-a-master failovers (a short run; the
-# full one is `scripts/failover-writes.sh`, 20 rounds). Ports 21400-21405 (+10000): the
-# suite above is done, and its tests take ports from their own windows anyway.
+# full one is `scripts/failover-writes.sh`, 20 rounds). Ports 22701-22706 (bus ports
+# +10000, still below 32768) lie above the window the tests draw their ports from.
 echo "== failover-writes: WAIT 1 writer across 3 kill-a-master failovers"
 # The debug build the tests just used: correctness, not speed, is measured here.
-ROUNDS=3 PORT=21400 SERVER="${CARGO_TARGET_DIR:-target}/debug/tessera-server" scripts/failover-writes.sh
+ROUNDS=3 PORT=22701 SERVER="${CARGO_TARGET_DIR:-target}/debug/tessera-server" scripts/failover-writes.sh
 

@@ -83,8 +83,6 @@ impl ClusterState {
         {
             n.ping_sent_ms = now_ms;
         }
-        self.pings_built += 1;
-        let round = self.pings_built;
         let total = self.nodes.len();
         let fresh = total.saturating_sub(2);
         let wanted = (total / 10).max(3).min(fresh);
@@ -107,7 +105,6 @@ impl ClusterState {
         let mut gossip = Vec::with_capacity(candidates.len() + self.pfail_nodes);
         for name in candidates {
             if let Some(n) = self.nodes.get_mut(&name) {
-                n.last_in_ping_gossip = round;
                 gossip.push(Self::gossip_entry(n));
             }
         }
@@ -299,7 +296,6 @@ impl ClusterState {
                     self.todo |= todo::SAVE_CONFIG | todo::FSYNC_CONFIG;
                 }
                 n.repl_offset = hdr.offset;
-                n.repl_offset_time_ms = now_ms;
             }
             // Manual failover: our primary paused and says where its stream ends.
             let me = self.me();
@@ -720,7 +716,6 @@ impl ClusterState {
                     }
                     self.del_slot(slot);
                     self.add_slot(*sender, slot);
-                    self.owner_not_claiming.remove(Slot(slot));
                     self.todo |= todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG;
                 }
             } else if owner == Some(*sender) {

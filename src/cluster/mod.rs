@@ -37,7 +37,7 @@ use crate::keyspace::slot::Slot;
 use crate::server::{PausePurpose, Server};
 use crate::util::clock::now_ms;
 use state::{ClusterSettings, ClusterState, Effect, Host, todo};
-use view::{ClusterView, EndpointType};
+use view::{ClusterView, EndpointType, ViewKnobs};
 
 /// Cluster mode's shared handle (`Server::cluster`).
 pub struct Cluster {
@@ -93,12 +93,12 @@ pub fn bus_port(port: u16, cluster_port: u16) -> u16 {
     }
 }
 
-fn view_knobs(config: &Config) -> ClusterView {
-    let mut v = ClusterView::empty();
-    v.endpoint_type = EndpointType::parse(&config.get("cluster-preferred-endpoint-type"));
-    v.allow_reads_when_down = config.get("cluster-allow-reads-when-down") == "yes";
-    v.allow_pubsubshard_when_down = config.get("cluster-allow-pubsubshard-when-down") == "yes";
-    v
+fn view_knobs(config: &Config) -> ViewKnobs {
+    ViewKnobs {
+        endpoint_type: EndpointType::parse(&config.get("cluster-preferred-endpoint-type")),
+        allow_reads_when_down: config.get("cluster-allow-reads-when-down") == "yes",
+        allow_pubsubshard_when_down: config.get("cluster-allow-pubsubshard-when-down") == "yes",
+    }
 }
 
 /// The server as the cluster state sees it.
@@ -168,7 +168,7 @@ impl Cluster {
         };
         nodes_conf::save(&config_path, &nodes_conf::render(&state), true)
             .map_err(|e| format!("Fatal: can't update cluster config file: {e}"))?;
-        let view = ClusterView::build(&state, &view_knobs(config));
+        let view = ClusterView::build(&state, view_knobs(config));
         Ok(Cluster {
             state: Mutex::new(state),
             view: ArcSwap::from_pointee(view),
@@ -277,7 +277,7 @@ impl Cluster {
 
     fn publish_view(&self, st: &ClusterState, server: &Server) {
         let knobs = view_knobs(&server.config);
-        self.view.store(Arc::new(ClusterView::build(st, &knobs)));
+        self.view.store(Arc::new(ClusterView::build(st, knobs)));
     }
 
     /// The cron's tick: settings refreshed, then `clusterCron()`.
@@ -285,9 +285,7 @@ impl Cluster {
         let settings = settings_from(&server.config);
         let knobs = view_knobs(&server.config);
         let view = self.view.load();
-        let knobs_changed = view.endpoint_type != knobs.endpoint_type
-            || view.allow_reads_when_down != knobs.allow_reads_when_down
-            || view.allow_pubsubshard_when_down != knobs.allow_pubsubshard_when_down;
+        let knobs_changed = view.knobs != knobs;
         drop(view);
         self.with(server, |st, host| {
             st.set_settings(settings);
@@ -365,25 +363,23 @@ fn delete_keys_in_slot(server: &Server, slot: u16) {
     let mut fx = Effects::new(now_ms(), 0, EventClass::empty());
     fx.propagation = Some(server.propagation.clone());
     let mut shard = server.keyspace.lock(Slot(slot));
-    let keys: Vec<Vec<u8>> = shard
-        .db_ref(0)
-        .map(|d| d.entries().iter().map(|e| e.key.to_vec()).collect())
-        .unwrap_or_default();
-    if keys.is_empty() {
+    if shard.db_ref(0).is_none_or(|d| d.is_empty()) {
         return;
     }
+    let Some(db) = shard.take_db(0) else {
+        return;
+    };
     fx.stamp();
-    for key in &keys {
-        server.signals.touch(0, key, Touch::Deleted);
-        fx.propagate(PropOp::new(0, &[b"DEL", key]));
+    for e in db.entries() {
+        server.signals.touch(0, &e.key, Touch::Deleted);
+        fx.propagate(PropOp::new(0, &[b"DEL", &e.key]));
     }
-    drop(shard.take_db(0));
     drop(shard);
     // Separate DELs, not a transaction (Redis propagates each deletion alone).
     fx.batch.no_multi = true;
     fx.submit_batch();
     tracing::info!(
         "Deleted {} keys of hash slot {slot} no longer served",
-        keys.len()
+        db.len()
     );
 }

@@ -43,7 +43,6 @@ pub struct Node {
     /// Unix ms of our last vote for one of its replicas.
     pub voted_time_ms: i64,
     pub repl_offset: u64,
-    pub repl_offset_time_ms: i64,
     pub ip: String,
     /// `cluster-announce-hostname` as it announces it (empty: none).
     pub hostname: String,
@@ -56,8 +55,6 @@ pub struct Node {
     /// The link it opened to us (we answer its PINGs there).
     pub inbound_link: Option<LinkId>,
     pub fail_reports: Vec<FailReport>,
-    /// Which ping last carried it in its gossip (no node twice in one packet).
-    pub last_in_ping_gossip: u64,
     /// Since when this primary has had no working replica (replica migration).
     pub orphaned_time_ms: i64,
 }
@@ -79,7 +76,6 @@ impl Node {
             fail_time_ms: 0,
             voted_time_ms: 0,
             repl_offset: 0,
-            repl_offset_time_ms: 0,
             ip: String::new(),
             hostname: String::new(),
             port: 0,
@@ -88,7 +84,6 @@ impl Node {
             link: None,
             inbound_link: None,
             fail_reports: Vec::new(),
-            last_in_ping_gossip: 0,
             orphaned_time_ms: 0,
         }
     }

@@ -179,7 +179,6 @@ pub struct ClusterState {
     pub settings: ClusterSettings,
     /// Nodes in PFAIL, counted by the cron (they all go in every ping's gossip).
     pub pfail_nodes: usize,
-    pub(super) pings_built: u64,
     pub(super) cron_iteration: u64,
     pub(super) first_update_ms: i64,
     pub(super) among_minority_ms: i64,
@@ -222,7 +221,6 @@ impl ClusterState {
             effects: Vec::new(),
             settings,
             pfail_nodes: 0,
-            pings_built: 0,
             cron_iteration: 0,
             first_update_ms: 0,
             among_minority_ms: 0,

@@ -28,10 +28,29 @@ impl EndpointType {
     }
 }
 
+/// The options routing reads (`cluster-preferred-endpoint-type`,
+/// `cluster-allow-reads-when-down`, `cluster-allow-pubsubshard-when-down`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewKnobs {
+    pub endpoint_type: EndpointType,
+    pub allow_reads_when_down: bool,
+    pub allow_pubsubshard_when_down: bool,
+}
+
+impl Default for ViewKnobs {
+    /// Redis's defaults.
+    fn default() -> ViewKnobs {
+        ViewKnobs {
+            endpoint_type: EndpointType::Ip,
+            allow_reads_when_down: false,
+            allow_pubsubshard_when_down: true,
+        }
+    }
+}
+
 /// A node as a redirection names it.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
-    pub name: NodeId,
     pub ip: String,
     pub hostname: String,
     pub port: u16,
@@ -61,9 +80,7 @@ pub struct ClusterView {
     my_primary: Option<u16>,
     migrating: Vec<(u16, u16)>,
     importing: Vec<(u16, u16)>,
-    pub endpoint_type: EndpointType,
-    pub allow_reads_when_down: bool,
-    pub allow_pubsubshard_when_down: bool,
+    pub knobs: ViewKnobs,
 }
 
 /// Why a command is not served here, as the client is told (`CLUSTER_REDIR_*`).
@@ -93,30 +110,13 @@ pub struct Query<'a> {
 }
 
 impl ClusterView {
-    /// A view of a node that knows only itself and serves nothing.
-    pub fn empty() -> ClusterView {
-        ClusterView {
-            ok: false,
-            owners: vec![NONE; SLOTS].into_boxed_slice(),
-            nodes: Vec::new(),
-            me: NONE,
-            my_primary: None,
-            migrating: Vec::new(),
-            importing: Vec::new(),
-            endpoint_type: EndpointType::Ip,
-            allow_reads_when_down: false,
-            allow_pubsubshard_when_down: true,
-        }
-    }
-
     /// The view of `st` now.
-    pub fn build(st: &ClusterState, base: &ClusterView) -> ClusterView {
+    pub fn build(st: &ClusterState, knobs: ViewKnobs) -> ClusterView {
         let mut nodes = Vec::with_capacity(st.nodes.len());
         let mut index = std::collections::HashMap::with_capacity(st.nodes.len());
         for n in st.nodes.values() {
             index.insert(n.name, nodes.len() as u16);
             nodes.push(Endpoint {
-                name: n.name,
                 ip: n.ip.clone(),
                 hostname: n.hostname.clone(),
                 port: n.port,
@@ -137,21 +137,8 @@ impl ClusterView {
             migrating: st.migrating.iter().map(|(s, n)| (*s, idx(n))).collect(),
             importing: st.importing.iter().map(|(s, n)| (*s, idx(n))).collect(),
             nodes,
-            endpoint_type: base.endpoint_type,
-            allow_reads_when_down: base.allow_reads_when_down,
-            allow_pubsubshard_when_down: base.allow_pubsubshard_when_down,
+            knobs,
         }
-    }
-
-    pub fn owner(&self, slot: u16) -> Option<&Endpoint> {
-        self.nodes
-            .get(usize::from(*self.owners.get(usize::from(slot))?))
-    }
-
-    /// Whether this node serves `slot` as its primary (keys of other slots are dropped on
-    /// load, MOVED on access).
-    pub fn is_mine(&self, slot: u16) -> bool {
-        self.owners.get(usize::from(slot)) == Some(&self.me)
     }
 
     fn migrating_to(&self, slot: u16) -> Option<u16> {
@@ -202,10 +189,10 @@ impl ClusterView {
         }
         if !self.ok {
             if q.is_pubsubshard {
-                if !self.allow_pubsubshard_when_down {
+                if !self.knobs.allow_pubsubshard_when_down {
                     return Err(Redirect::DownState);
                 }
-            } else if !self.allow_reads_when_down {
+            } else if !self.knobs.allow_reads_when_down {
                 return Err(Redirect::DownState);
             } else if q.is_write {
                 return Err(Redirect::DownReadOnlyState);
@@ -273,7 +260,7 @@ impl ClusterView {
                     "MOVED"
                 };
                 let (endpoint, port) = match self.nodes.get(usize::from(*node)) {
-                    Some(n) => (n.preferred(self.endpoint_type), n.port),
+                    Some(n) => (n.preferred(self.knobs.endpoint_type), n.port),
                     None => ("", 0),
                 };
                 format!("{kind} {slot} {endpoint}:{port}")
@@ -309,19 +296,19 @@ mod tests {
     #[test]
     fn blocked_clients_leave_slots_served_elsewhere() {
         let (mut st, other) = two_nodes();
-        let v = ClusterView::build(&st, &ClusterView::empty());
+        let v = ClusterView::build(&st, ViewKnobs::default());
         assert_eq!(v.blocked_client_redirect(12182), None);
         let moved = v.blocked_client_redirect(1).expect("served elsewhere");
         assert_eq!(v.error_text(&moved), "MOVED 1 127.0.0.1:7001");
         st.importing.insert(1, other);
-        let v = ClusterView::build(&st, &ClusterView::empty());
+        let v = ClusterView::build(&st, ViewKnobs::default());
         assert_eq!(
             v.blocked_client_redirect(1),
             None,
             "importing: came with ASKING"
         );
         st.ok = false;
-        let v = ClusterView::build(&st, &ClusterView::empty());
+        let v = ClusterView::build(&st, ViewKnobs::default());
         assert_eq!(v.blocked_client_redirect(12182), Some(Redirect::DownState));
     }
 
@@ -339,7 +326,7 @@ mod tests {
     #[test]
     fn routes_like_redis() {
         let (st, _) = two_nodes();
-        let v = ClusterView::build(&st, &ClusterView::empty());
+        let v = ClusterView::build(&st, ViewKnobs::default());
         let none = |_: &[u8]| false;
         assert_eq!(v.route(&q(&[b"foo"], true), &none), Ok(()));
         assert_eq!(v.route(&q(&[], true), &none), Ok(()));
@@ -357,11 +344,11 @@ mod tests {
     fn down_cluster_rules() {
         let (mut st, _) = two_nodes();
         st.ok = false;
-        let mut v = ClusterView::build(&st, &ClusterView::empty());
+        let mut v = ClusterView::build(&st, ViewKnobs::default());
         let none = |_: &[u8]| false;
         let err = v.route(&q(&[b"foo"], false), &none).unwrap_err();
         assert_eq!(v.error_text(&err), "CLUSTERDOWN The cluster is down");
-        v.allow_reads_when_down = true;
+        v.knobs.allow_reads_when_down = true;
         assert_eq!(v.route(&q(&[b"foo"], false), &none), Ok(()));
         let err = v.route(&q(&[b"foo"], true), &none).unwrap_err();
         assert_eq!(
@@ -369,7 +356,7 @@ mod tests {
             "CLUSTERDOWN The cluster is down and only accepts read commands"
         );
         st.del_slot(0);
-        let v = ClusterView::build(&st, &ClusterView::empty());
+        let v = ClusterView::build(&st, ViewKnobs::default());
         let key = (0..100_000)
             .map(|i| format!("k{i}"))
             .find(|k| key_slot(k.as_bytes()).0 == 0)
@@ -382,7 +369,7 @@ mod tests {
     fn migration_asks_and_tries_again() {
         let (mut st, other) = two_nodes();
         st.migrating.insert(12182, other);
-        let v = ClusterView::build(&st, &ClusterView::empty());
+        let v = ClusterView::build(&st, ViewKnobs::default());
         let has_a = |k: &[u8]| k == b"{foo}a";
         let err = v.route(&q(&[b"foo"], false), &has_a).unwrap_err();
         assert_eq!(v.error_text(&err), "ASK 12182 127.0.0.1:7001");
@@ -399,7 +386,7 @@ mod tests {
         st.del_slot(12182);
         st.add_slot(other, 12182);
         st.set_my_primary(other);
-        let v = ClusterView::build(&st, &ClusterView::empty());
+        let v = ClusterView::build(&st, ViewKnobs::default());
         let none = |_: &[u8]| false;
         let mut read = q(&[b"foo"], false);
         assert!(matches!(v.route(&read, &none), Err(Redirect::Moved { .. })));

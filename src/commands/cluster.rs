@@ -167,12 +167,13 @@ fn cluster_help(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// CLUSTER INFO's text (also what the tests compare).
 fn info_text(st: &ClusterState) -> String {
     let (mut assigned, mut ok, mut pfail, mut fail) = (0, 0, 0, 0);
-    for owner in st.slots().iter().flatten() {
-        assigned += 1;
-        match st.node(owner) {
-            Some(n) if n.failed() => fail += 1,
-            Some(n) if n.timed_out() => pfail += 1,
-            _ => ok += 1,
+    for run in st.slot_runs() {
+        let n = usize::from(run.end - run.start) + 1;
+        assigned += n;
+        match st.node(&run.owner) {
+            Some(node) if node.failed() => fail += n,
+            Some(node) if node.timed_out() => pfail += n,
+            _ => ok += n,
         }
     }
     let mut out = String::new();
@@ -194,7 +195,7 @@ fn info_text(st: &ClusterState) -> String {
                 continue;
             }
             total += count;
-            let name = message_type_name(kind as u16);
+            let name = crate::cluster::bus::wire::type_name(kind as u16);
             let _ = write!(out, "cluster_stats_messages_{name}_{dir}:{count}\r\n");
         }
         let _ = write!(out, "cluster_stats_messages_{dir}:{total}\r\n");
@@ -205,25 +206,6 @@ fn info_text(st: &ClusterState) -> String {
         st.links_buffer_limit_exceeded
     );
     out
-}
-
-/// `clusterGetMessageTypeString()`.
-fn message_type_name(kind: u16) -> &'static str {
-    use crate::cluster::bus::wire::msg_type as t;
-    match kind {
-        t::PING => "ping",
-        t::PONG => "pong",
-        t::MEET => "meet",
-        t::FAIL => "fail",
-        t::PUBLISH => "publish",
-        t::PUBLISHSHARD => "publishshard",
-        t::FAILOVER_AUTH_REQUEST => "auth-req",
-        t::FAILOVER_AUTH_ACK => "auth-ack",
-        t::UPDATE => "update",
-        t::MFSTART => "mfstart",
-        t::MODULE => "module",
-        _ => "unknown",
-    }
 }
 
 fn cluster_info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
@@ -285,25 +267,12 @@ fn replica_available(node: &Node, own_offset: u64) -> bool {
 
 fn cluster_slots(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?.clone();
-    let kind = c.view().endpoint_type;
+    let kind = c.view().knobs.endpoint_type;
     c.with(ctx.server, |st, host| {
         let own = host.repl_offset();
-        let mut ranges: Vec<(u16, u16, NodeId)> = Vec::new();
-        let mut slot = 0;
-        while slot < SLOTS {
-            let Some(owner) = st.slots()[slot] else {
-                slot += 1;
-                continue;
-            };
-            let start = slot;
-            while slot + 1 < SLOTS && st.slots()[slot + 1] == Some(owner) {
-                slot += 1;
-            }
-            ranges.push((start as u16, slot as u16, owner));
-            slot += 1;
-        }
-        ctx.reply.array(ranges.len());
-        for (start, end, owner) in ranges {
+        let runs = st.slot_runs();
+        ctx.reply.array(runs.len());
+        for &crate::cluster::state::SlotRun { start, end, owner } in runs {
             let Some(primary) = st.node(&owner) else {
                 ctx.reply.null();
                 continue;
@@ -374,7 +343,7 @@ fn reply_shard_node(ctx: &mut Ctx<'_>, node: &Node, own_offset: u64, kind: Endpo
 
 fn cluster_shards(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?.clone();
-    let kind = c.view().endpoint_type;
+    let kind = c.view().knobs.endpoint_type;
     c.with(ctx.server, |st, host| {
         let own = host.repl_offset();
         let primaries: Vec<&Node> = st.nodes.values().filter(|n| n.is_primary()).collect();

@@ -83,7 +83,7 @@ fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let db = ctx.client.db;
     let limits = ctx.settings.encoding_limits();
-    let lfu = ctx.settings.maxmemory_policy.ends_with("-lfu");
+    let lfu = ctx.settings.lfu.is_some();
     let mut shard = ctx.keyspace().lock_key(key);
     let d = shard.db(db);
     if !opts.replace && d.find(key, ctx.fx).is_some() {
@@ -124,9 +124,10 @@ fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         d.at_mut(pos).lru = crate::keyspace::lfu::with_counter(ctx.fx.now_ms, freq);
     }
     ctx.fx.notify(EventClass::GENERIC, "restore", key);
-    if ttl != 0 && !opts.absttl {
+    if ttl != 0 && !opts.absttl && ctx.fx.propagating() {
         // The absolute time, ABSTTL appended last (as `restoreCommand()` rewrites it).
-        let at = itoa::Buffer::new().format(ttl).to_string();
+        let mut at_buf = itoa::Buffer::new();
+        let at = at_buf.format(ttl);
         let mut args: Vec<&[u8]> = vec![b"RESTORE", key, at.as_bytes()];
         args.extend(argv.iter().skip(3));
         args.push(b"ABSTTL");

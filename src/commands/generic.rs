@@ -327,10 +327,13 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, base_ms: i64, unit_ms: i64
         ctx.fx.notify(EventClass::GENERIC, "expire", key);
         // Replayed later, a relative time would mean a later expiry: propagate the
         // absolute one, with the condition flags as typed.
-        let at = itoa::Buffer::new().format(when).to_string();
-        let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", key, at.as_bytes()];
-        args.extend(argv.iter().skip(3));
-        ctx.fx.rewrite_as(&args);
+        if ctx.fx.propagating() {
+            let mut at_buf = itoa::Buffer::new();
+            let at = at_buf.format(when);
+            let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", key, at.as_bytes()];
+            args.extend(argv.iter().skip(3));
+            ctx.fx.rewrite_as(&args);
+        }
         None
     };
     drop(shard);
@@ -884,8 +887,10 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// forces them).
 fn stamp_forced(ctx: &mut Ctx<'_>, argv: &Argv<'_>) {
     ctx.fx.stamp();
-    let args: Vec<&[u8]> = argv.iter().collect();
-    ctx.fx.rewrite_as(&args);
+    if ctx.fx.propagating() {
+        let args: Vec<&[u8]> = argv.iter().collect();
+        ctx.fx.rewrite_as(&args);
+    }
 }
 
 /// Before database `db` is emptied, or swapped with `replaced_with`, marks the clients
@@ -1005,7 +1010,7 @@ fn object_lookup(
 
 /// Whether `maxmemory-policy` is an LFU policy (Redis's `MAXMEMORY_FLAG_LFU`).
 fn lfu_policy(ctx: &Ctx<'_>) -> bool {
-    ctx.settings.maxmemory_policy.ends_with("-lfu")
+    ctx.settings.lfu.is_some()
 }
 
 fn object_encoding(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {

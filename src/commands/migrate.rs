@@ -408,7 +408,7 @@ fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         }
     }
     drop(locked);
-    if !deleted.is_empty() {
+    if !deleted.is_empty() && ctx.fx.propagating() {
         let mut del: Vec<&[u8]> = vec![b"DEL"];
         del.extend(&deleted);
         ctx.fx.rewrite_as(&del);

@@ -202,7 +202,8 @@ fn set_generic(
         d.set_expire(pos, at);
         ctx.fx.notify(EventClass::GENERIC, "expire", key);
         // An absolute expiry, and nothing else, as `setGenericCommand()` propagates it.
-        let at = itoa::Buffer::new().format(at).to_string();
+        let mut at_buf = itoa::Buffer::new();
+        let at = at_buf.format(at);
         ctx.fx
             .rewrite_as(&[b"SET", key, value, b"PXAT", at.as_bytes()]);
     }
@@ -345,7 +346,8 @@ fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             d.set_expire(pos, at);
             ctx.fx.dirty += 1;
             ctx.fx.notify(EventClass::GENERIC, "expire", key);
-            let at = itoa::Buffer::new().format(at).to_string();
+            let mut at_buf = itoa::Buffer::new();
+            let at = at_buf.format(at);
             ctx.fx.rewrite_as(&[b"PEXPIREAT", key, at.as_bytes()]);
         }
         None if o.expire == ExpireOpt::Persist && d.at(pos).expire_at != 0 => {

@@ -91,6 +91,7 @@ pub struct Settings {
     pub min_replicas_max_lag: i64,
     /// `replica-read-only`.
     pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
 }
 
 impl Settings {
@@ -790,6 +791,7 @@ fn build_settings(values: &[String]) -> Settings {
         min_replicas_to_write: int("min-replicas-to-write") as usize,
         min_replicas_max_lag: int("min-replicas-max-lag"),
         replica_read_only: bool_("replica-read-only"),
+        replica_serve_stale_data: bool_("replica-serve-stale-data"),
         rdb_compression: bool_("rdbcompression"),
     }
 }

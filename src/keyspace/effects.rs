@@ -259,6 +259,13 @@ impl Effects {
         }
     }
 
+    /// Whether this command's effects go to the AOF or replicas (a rewrite is worth
+    /// building).
+    #[inline]
+    pub fn propagating(&self) -> bool {
+        self.batch.stamp != 0
+    }
+
     /// Propagates `args` instead of the running command's own arguments (nothing at all
     /// when empty). Does nothing while nothing is being propagated.
     pub fn rewrite_as(&mut self, args: &[&[u8]]) {

@@ -31,7 +31,7 @@ fn elapsed(ldt: u32, now_ms: i64) -> u32 {
 
 /// The field of a new key.
 pub fn new_field(now_ms: i64) -> u32 {
-    (minutes(now_ms) << 8) | u32::from(INIT_VAL)
+    with_counter(now_ms, INIT_VAL)
 }
 
 /// The field holding `counter`, decremented from now on.

@@ -149,7 +149,8 @@ pub fn write_to<W: Write>(
 ) -> Result<(SaveSummary, W), SaveError> {
     let output = RefCell::new(Output {
         out,
-        digest: opts.checksum.then(|| CRC64.digest()),
+        // A command-format AOF base has no trailer to put the checksum in.
+        digest: (opts.checksum && !opts.commands).then(|| CRC64.digest()),
         bytes: 0,
         error: None,
     });
@@ -265,8 +266,10 @@ pub fn load_rdb(
             return false;
         }
         let lru = match (clock.lfu_now_ms, record.freq, record.idle_secs) {
-            (Some(now), Some(freq), _) => crate::keyspace::lfu::with_counter(now, freq),
-            (Some(now), None, _) => crate::keyspace::lfu::new_field(now),
+            (Some(now), freq, _) => crate::keyspace::lfu::with_counter(
+                now,
+                freq.unwrap_or(crate::keyspace::lfu::INIT_VAL),
+            ),
             (None, _, Some(idle)) => {
                 let idle = idle.min(u64::from(u32::MAX)) as u32;
                 clock.lru_clock.wrapping_sub(idle) & ((1 << 24) - 1)

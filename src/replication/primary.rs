@@ -232,11 +232,6 @@ impl Primary {
         self.following.store(true, Ordering::Release);
     }
 
-    /// Appends the primary's stream as received (a replica keeps it for its siblings).
-    pub fn append_followed(&self, bytes: &[u8]) {
-        self.append(bytes);
-    }
-
     /// REPLICAOF NO ONE: a new id; the old one stays acceptable up to the current offset
     /// (behaves like `shiftReplicationId()`). Call with every shard locked, then start the
     /// feeder.

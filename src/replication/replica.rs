@@ -446,28 +446,22 @@ fn apply_stream(
         let mut pos = 0;
         let mut getack = false;
         while let Ok(Parsed::Command(n)) = parser.parse(&buf[pos..], &limits) {
-            let argv = parser.argv(&buf[pos..pos + n]);
-            let args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
-            parser.reset();
+            let command = &buf[pos..pos + n];
             // Kept as received, for replicas of this replica and siblings after a promotion.
-            server.primary.append_followed(&buf[pos..pos + n]);
+            server.primary.append(command);
             pos += n;
             state.offset.fetch_add(n as u64, Relaxed);
-            if args.is_empty() {
-                continue;
-            }
-            if args[0].eq_ignore_ascii_case(b"replconf") {
-                getack |= args
-                    .get(1)
+            let argv = parser.argv(command);
+            if argv.is_empty() || argv.get(0).eq_ignore_ascii_case(b"ping") {
+                // Nothing to apply.
+            } else if argv.get(0).eq_ignore_ascii_case(b"replconf") {
+                getack |= argv
+                    .try_get(1)
                     .is_some_and(|a| a.eq_ignore_ascii_case(b"getack"));
-                continue;
-            }
-            if args[0].eq_ignore_ascii_case(b"ping") {
-                continue;
-            }
-            if let Err(name) = replay.run(&args) {
+            } else if let Err(name) = replay.run(&argv) {
                 tracing::warn!("The primary sent an unknown command '{name}'");
             }
+            parser.reset();
         }
         buf.drain(..pos);
         if getack || last_ack.elapsed() >= Duration::from_secs(1) {

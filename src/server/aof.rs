@@ -334,7 +334,9 @@ impl Server {
                     } else if argv[0].eq_ignore_ascii_case(b"exec") {
                         multi_start = None;
                     }
-                    replay.run(&argv).map_err(|cmd| {
+                    let owned =
+                        crate::protocol::OwnedArgv::from_slices(argv.iter().map(Vec::as_slice));
+                    replay.run(&owned.argv()).map_err(|cmd| {
                         format!("Unknown command '{cmd}' reading the append only file {name}")
                     })?;
                 }

@@ -195,13 +195,6 @@ impl QueuedCommand {
     pub fn argv(&self) -> Argv<'_> {
         Argv::new(&self.data, &self.ranges)
     }
-
-    /// Argument `i`, borrowed from the queued copy.
-    pub fn arg(&self, i: usize) -> &[u8] {
-        self.ranges
-            .get(i)
-            .map_or(&[][..], |r| &self.data[r.clone()])
-    }
 }
 
 /// A transaction being queued, between MULTI and EXEC.

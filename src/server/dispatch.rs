@@ -131,7 +131,7 @@ impl Exec<'_> {
                 is_write |= qcmd.is_write();
                 let qargv = q.argv();
                 let found = find_keys_with(qcmd.meta, &qargv, false).unwrap_or_default();
-                keys.extend(found.iter().map(|k| q.arg(k.pos)));
+                keys.extend(found.iter().map(|k| qargv.get(k.pos)));
             }
         } else {
             if cmd.meta.key_specs.is_empty() {
@@ -243,31 +243,27 @@ impl Exec<'_> {
             self.reject(Some(cmd), &err);
             return Outcome::Done;
         }
-        if server.replica.is_replica()
-            && !self.client.is_master
-            && !server
-                .replica
-                .link_up
-                .load(std::sync::atomic::Ordering::Relaxed)
-            && !cmd.flags().contains(CmdFlags::STALE)
-            && server.config.get("replica-serve-stale-data") == "no"
-        {
-            self.reject(
-                Some(cmd),
-                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
-            );
-            return Outcome::Done;
-        }
-        if server.replica.is_replica()
-            && !self.client.is_master
-            && cmd.is_write()
-            && self.settings.replica_read_only
-        {
-            self.reject(
-                Some(cmd),
-                "READONLY You can't write against a read only replica.",
-            );
-            return Outcome::Done;
+        if !obey && server.replica.is_replica() {
+            if !self.settings.replica_serve_stale_data
+                && !cmd.flags().contains(CmdFlags::STALE)
+                && !server
+                    .replica
+                    .link_up
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                self.reject(
+                    Some(cmd),
+                    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+                );
+                return Outcome::Done;
+            }
+            if cmd.is_write() && self.settings.replica_read_only {
+                self.reject(
+                    Some(cmd),
+                    "READONLY You can't write against a read only replica.",
+                );
+                return Outcome::Done;
+            }
         }
         let min_replicas = self.settings.min_replicas_to_write;
         if !obey
@@ -607,7 +603,8 @@ pub fn publish_events(server: &Server, fx: &mut Effects) {
     }
     let flags = fx.notify_flags;
     for ev in fx.events.drain(..) {
-        let db = itoa::Buffer::new().format(ev.db).to_string();
+        let mut db_buf = itoa::Buffer::new();
+        let db = db_buf.format(ev.db);
         if flags.contains(EventClass::KEYSPACE) {
             let mut chan = format!("__keyspace@{db}__:").into_bytes();
             chan.extend_from_slice(&ev.key);

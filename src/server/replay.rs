@@ -18,8 +18,6 @@ pub struct Replay<'s> {
     reply: Reply,
     fx: Effects,
     clock: clock::CommandClock,
-    data: Vec<u8>,
-    ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl<'s> Replay<'s> {
@@ -41,25 +39,18 @@ impl<'s> Replay<'s> {
             reply: Reply::new(2),
             fx: server.effects(),
             clock: clock::CommandClock::new(),
-            data: Vec::new(),
-            ranges: Vec::new(),
         }
     }
 
     /// Runs one command; Err(name) if no such command exists.
-    pub fn run(&mut self, args: &[Vec<u8>]) -> Result<(), String> {
-        let name = &args[0];
-        let sub = args.get(1).map(|s| s.as_slice());
-        if matches!(self.server.commands.lookup(name, sub), Lookup::Unknown) {
+    pub fn run(&mut self, argv: &Argv<'_>) -> Result<(), String> {
+        let name = argv.get(0);
+        if matches!(
+            self.server.commands.lookup(name, argv.try_get(1)),
+            Lookup::Unknown
+        ) {
             return Err(String::from_utf8_lossy(name).into_owned());
         }
-        self.data.clear();
-        self.ranges.clear();
-        for a in args {
-            self.ranges.push(self.data.len()..self.data.len() + a.len());
-            self.data.extend_from_slice(a);
-        }
-        let argv = Argv::new(&self.data, &self.ranges);
         let settings = self.server.config.settings_arc();
         self.clock.refresh();
         let outcome = Exec {
@@ -71,7 +62,7 @@ impl<'s> Replay<'s> {
             stats: self.server.stats.worker(0),
             clock: &mut self.clock,
         }
-        .execute(&argv);
+        .execute(argv);
         debug_assert_eq!(outcome, Outcome::Done, "nothing pauses while replaying");
         self.reply.buf.clear();
         Ok(())

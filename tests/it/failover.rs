@@ -173,12 +173,10 @@ fn killed_or_frozen_primary_is_replaced_by_its_replica() {
     // A replica that never synced is too stale to be elected (its data age is unbounded).
     wait_link_up(replica, Duration::from_secs(30)).expect("replica synced");
     let i = by_port(&mut servers, primary);
-    let pid = servers[i].pid() as i32;
-    // SAFETY: signals a child process this test started and still owns.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    send_signal(&servers[i], libc::SIGSTOP);
     let promoted = wait_role(replica, "master", Duration::from_secs(30));
-    // SAFETY: as above; resumes it whatever happened.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // Resumed whatever happened.
+    send_signal(&servers[i], libc::SIGCONT);
     promoted.expect("replica promoted while its primary was frozen");
     wait_role(primary, "slave", Duration::from_secs(30)).expect("frozen primary demoted");
     wait_ok(&ports, 6, Duration::from_secs(30)).expect("cluster ok after SIGCONT");

@@ -80,7 +80,6 @@ fn keys_move_both_ways_with_their_ttls() {
         assert_eq!(migrate(&mut src, to.port, &["in3", "3", "5000"]), ok());
         assert_eq!(migrate(&mut src, to.port, &["in3b", "3", "5000"]), ok());
         dst.cmd(&["SELECT", "3"]);
-        assert_eq!(dst.cmd(&["MGET", "in3", "in3b"]).items().len(), 2);
         assert_eq!(dst.cmd(&["EXISTS", "in3", "in3b"]), Resp::Int(2));
     }
 }

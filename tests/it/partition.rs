@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::cluster::{check, cluster_args, cluster_info, wait_agree, wait_ok};
+use super::cluster::{c_cmd, check, cluster_args, cluster_info, wait_agree, wait_ok};
 use super::common::{RawClient, Resp, TestServer, free_port, skip_without_redis};
-use super::failover::role;
+use super::failover::{role, wait_role};
 use tessera::cluster::bus::wire::NAME_LEN;
 use tessera::keyspace::slot::key_slot;
 
@@ -241,7 +241,7 @@ impl ProxiedCluster {
             first.bus_proxy.port.to_string(),
         );
         for n in &self.nodes[1..] {
-            let meet = cmd(
+            let meet = c_cmd(
                 n.server.port,
                 &["CLUSTER", "MEET", "127.0.0.1", &cport, &bport],
             );
@@ -260,14 +260,14 @@ impl ProxiedCluster {
             .iter()
             .enumerate()
         {
-            let reply = cmd(ports[i], &["CLUSTER", "ADDSLOTSRANGE", range.0, range.1]);
+            let reply = c_cmd(ports[i], &["CLUSTER", "ADDSLOTSRANGE", range.0, range.1]);
             assert_eq!(reply, Resp::Simple("OK".into()));
         }
         for i in 0..3 {
             let primary = &self.nodes[i].name;
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let reply = cmd(ports[i + 3], &["CLUSTER", "REPLICATE", primary]);
+                let reply = c_cmd(ports[i + 3], &["CLUSTER", "REPLICATE", primary]);
                 if reply == Resp::Simple("OK".into()) {
                     break;
                 }
@@ -291,22 +291,6 @@ impl Drop for ProxiedCluster {
             n.client_proxy.wake();
             n.bus_proxy.wake();
         }
-    }
-}
-
-fn cmd(port: u16, args: &[&str]) -> Resp {
-    match RawClient::try_connect(port).map(|mut c| c.try_cmd(args)) {
-        Ok(Ok(reply)) => reply,
-        _ => Resp::Error("no reply".into()),
-    }
-}
-
-/// Polls `done` every 100 ms until it holds or `timeout` passes.
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -344,7 +328,7 @@ fn partitioned_primary_stops_writes_and_majority_fails_over() {
     let probe: Vec<String> = key_in(ours, "probe-").take(200).collect();
     let mut refused_after = None;
     for k in &probe {
-        let reply = cmd(primary, &["SET", k, "x"]);
+        let reply = c_cmd(primary, &["SET", k, "x"]);
         if let Resp::Error(e) = &reply {
             assert!(e.starts_with("CLUSTERDOWN"), "{e}");
             refused_after = Some(cut_at.elapsed());
@@ -362,22 +346,18 @@ fn partitioned_primary_stops_writes_and_majority_fails_over() {
     assert_eq!(role(primary), "master");
     // The majority side: the replica takes over and the five see the cluster ok.
     let majority: Vec<u16> = ports[1..].to_vec();
-    wait_until("the replica promoted", Duration::from_secs(30), || {
-        role(replica) == "master"
-    });
+    wait_role(replica, "master", Duration::from_secs(30)).expect("the replica promoted");
     wait_ok(&majority, 6, Duration::from_secs(30)).expect("the majority side is ok");
     let during: Vec<String> = key_in(ours, "during-").take(50).collect();
     for k in &during {
-        assert_eq!(cmd(replica, &["SET", k, "2"]), Resp::Simple("OK".into()));
+        assert_eq!(c_cmd(replica, &["SET", k, "2"]), Resp::Simple("OK".into()));
     }
     // Still cut off, the old primary keeps refusing.
-    assert!(cmd(primary, &["SET", &probe[0], "x"]).is_error());
+    assert!(c_cmd(primary, &["SET", &probe[0], "x"]).is_error());
 
     cluster.partition.heal();
     // One primary per slot range: the old one rejoins as a replica of the new.
-    wait_until("the old primary demoted", Duration::from_secs(30), || {
-        role(primary) == "slave"
-    });
+    wait_role(primary, "slave", Duration::from_secs(30)).expect("the old primary demoted");
     wait_link_up(primary);
     wait_ok(&ports, 6, Duration::from_secs(30)).expect("ok after healing");
     let topology = wait_agree(&ports);
@@ -386,9 +366,9 @@ fn partitioned_primary_stops_writes_and_majority_fails_over() {
     check(ports[1]).expect("redis-cli --cluster check passes after healing");
     for k in before.iter().chain(&during) {
         let want = if k.starts_with("before-") { "1" } else { "2" };
-        assert_eq!(cmd(replica, &["GET", k]), Resp::Bulk(want.into()), "{k}");
+        assert_eq!(c_cmd(replica, &["GET", k]), Resp::Bulk(want.into()), "{k}");
         assert_eq!(
-            cmd(primary, &["GET", k]),
+            c_cmd(primary, &["GET", k]),
             Resp::Error(format!(
                 "MOVED {} 127.0.0.1:{}",
                 key_slot(k.as_bytes()).0,

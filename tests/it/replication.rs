@@ -166,8 +166,7 @@ fn a_dropped_link_continues_with_a_partial_resync() {
             Resp::Bulk(b"3".to_vec())
         ])
     );
-    let replica_log =
-        std::fs::read_to_string(replica.dir.path().join("stdout.log")).unwrap_or_default();
+    let replica_log = replica.log();
     assert!(
         replica_log.contains("Successful partial resynchronization with master"),
         "{replica_log}"
@@ -249,8 +248,7 @@ fn tessera_replicates_a_redis_primary_and_resumes_partially() {
     wait_synced(&mut p, &mut r);
     // The replica says `capa eof`, so redis-server streams the snapshot diskless, with an
     // EOF mark instead of a length.
-    let primary_log =
-        std::fs::read_to_string(primary.dir.path().join("stdout.log")).unwrap_or_default();
+    let primary_log = primary.log();
     assert!(
         primary_log.contains("Starting BGSAVE for SYNC with target: replicas sockets"),
         "{primary_log}"
@@ -294,8 +292,7 @@ fn tessera_replicates_a_redis_primary_and_resumes_partially() {
         "{}",
         replica.log()
     );
-    let primary_log =
-        std::fs::read_to_string(primary.dir.path().join("stdout.log")).unwrap_or_default();
+    let primary_log = primary.log();
     assert!(
         primary_log.contains("Partial resynchronization request from"),
         "{primary_log}"
@@ -402,8 +399,7 @@ fn a_sibling_repointed_at_a_promoted_tessera_replica_continues_with_replid2() {
         b.cmd(&["GET", "before-promotion"]),
         Resp::Bulk(b"1".to_vec())
     );
-    let sibling_log =
-        std::fs::read_to_string(sibling.dir.path().join("stdout.log")).unwrap_or_default();
+    let sibling_log = sibling.log();
     assert!(
         sibling_log.contains("Successful partial resynchronization with master"),
         "{sibling_log}"

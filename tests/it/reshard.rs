@@ -12,7 +12,8 @@ fn script(name: &str) -> String {
     format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs `cmd`, bounded by `secs`; its stdout, or a panic with everything it printed.
+/// Runs `cmd` (bounded by the `timeout` it starts with); its stdout, or a panic with
+/// everything it printed.
 fn run(cmd: &mut Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -188,13 +189,7 @@ fn cluster_grows_rebalances_shrinks_and_is_fixed_with_redis_cli() {
     }
     const KEYS: usize = 3000;
     let (mut nodes, ports) = three_primaries();
-    run(
-        Command::new("timeout")
-            .args(["120", "python3"])
-            .arg(script("scripts/cluster_fill.py"))
-            .args(["127.0.0.1", &ports[0].to_string(), &KEYS.to_string()]),
-        "cluster_fill.py",
-    );
+    fill(ports[0], KEYS);
     let entry = addr(ports[0]);
 
     // add-node: an empty master, then a replica of it.

@@ -339,11 +339,6 @@ impl SlotBitmap {
         let s = usize::from(slot.0);
         self.0[s / 8] &= !(1 << (s % 8));
     }
-
-    /// How many slots the set holds.
-    pub fn count(&self) -> u32 {
-        self.0.iter().map(|b| b.count_ones()).sum()
-    }
 }
 
 impl fmt::Debug for SlotBitmap {

@@ -3,7 +3,7 @@
 //! rebuild it, at most 64 items per command, and PEXPIREAT for a key with a TTL.
 
 use super::encode::command;
-use crate::keyspace::value::{HashValue, Value};
+use crate::keyspace::value::Value;
 use crate::keyspace::{Entry, ShardData};
 use crate::protocol::float::format_double;
 
@@ -16,7 +16,8 @@ pub fn write_shard(out: &mut Vec<u8>, shard: &ShardData) {
         let Some(d) = shard.db_ref(db).filter(|d| !d.is_empty()) else {
             continue;
         };
-        let n = itoa::Buffer::new().format(db).to_string();
+        let mut n_buf = itoa::Buffer::new();
+        let n = n_buf.format(db);
         command(out, &[b"SELECT", n.as_bytes()]);
         for entry in d.entries() {
             write_key(out, entry);
@@ -44,15 +45,13 @@ fn write_key(out: &mut Vec<u8>, e: &Entry) {
             );
         }
         Value::Hash(h) => {
-            let pairs = match h.as_ref() {
-                HashValue::Pairs(p) => p.as_slice(),
-                HashValue::Table(t) => t.entries(),
-            };
             batched(
                 out,
                 b"HMSET",
                 key,
-                pairs.iter().map(|(f, v)| vec![f.as_slice(), v.as_slice()]),
+                h.pairs()
+                    .iter()
+                    .map(|(f, v)| vec![f.as_slice(), v.as_slice()]),
             );
         }
         Value::ZSet(z) => {
@@ -69,7 +68,8 @@ fn write_key(out: &mut Vec<u8>, e: &Entry) {
         }
     }
     if e.expire_at != 0 {
-        let at = itoa::Buffer::new().format(e.expire_at).to_string();
+        let mut at_buf = itoa::Buffer::new();
+        let at = at_buf.format(e.expire_at);
         command(out, &[b"PEXPIREAT", key, at.as_bytes()]);
     }
 }

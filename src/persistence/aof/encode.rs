@@ -48,14 +48,13 @@ impl Encoder {
 
     fn op(&mut self, op: &PropOp, out: &mut Vec<u8>) {
         self.select(op.db, out);
-        let args: Vec<&[u8]> = op.argv.iter().map(|a| a.as_slice()).collect();
-        command(out, &args);
+        command_of(out, op.argv.len(), op.argv.iter().map(|a| a.as_slice()));
     }
 
     fn select(&mut self, db: usize, out: &mut Vec<u8>) {
         if self.selected != Some(db) {
-            let n = itoa::Buffer::new().format(db).to_string();
-            command(out, &[b"SELECT", n.as_bytes()]);
+            let mut n = itoa::Buffer::new();
+            command(out, &[b"SELECT", n.format(db).as_bytes()]);
             self.selected = Some(db);
         }
     }
@@ -63,9 +62,15 @@ impl Encoder {
 
 /// One command as a RESP multibulk.
 pub fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    command_of(out, args.len(), args.iter().copied());
+}
+
+/// [`command`] for `argc` arguments from an iterator (no slice of them built first: the
+/// propagation stream encodes every write this way).
+pub fn command_of<'a>(out: &mut Vec<u8>, argc: usize, args: impl Iterator<Item = &'a [u8]>) {
     let mut num = itoa::Buffer::new();
     out.push(b'*');
-    out.extend_from_slice(num.format(args.len()).as_bytes());
+    out.extend_from_slice(num.format(argc).as_bytes());
     out.extend_from_slice(b"\r\n");
     for a in args {
         out.push(b'$');
